@@ -1,0 +1,205 @@
+//! Fan-out: one published message into the outbound queues of its subscribers.
+//!
+//! Owns the per-subscriber delivery rules (echo, auto-unsubscribe, header
+//! stripping, queue-group choice, slow-consumer bound) and the once-per-batch
+//! wake-up of writers. It runs on the publisher's task and must not block or
+//! `.await`: each subscriber's queue lock is held only to append.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::{ClientShared, CloseReason, SubRef};
+use crate::protocol::encode;
+use crate::protocol::PubArgs;
+use crate::server::ServerState;
+
+/// A parsed PUB/HPUB seen through its frame.
+pub struct Message<'a> {
+    pub frame: &'a Bytes,
+    pub args: &'a PubArgs,
+}
+
+impl Message<'_> {
+    pub fn subject(&self) -> &[u8] {
+        &self.frame[self.args.subject.clone()]
+    }
+    pub fn reply(&self) -> &[u8] {
+        match &self.args.reply {
+            Some(r) => &self.frame[r.clone()],
+            None => b"",
+        }
+    }
+}
+
+/// Per-reader fan-out state, reused for every message: the writers to wake at
+/// the end of the batch and a cheap random source for queue groups.
+pub struct Fanout {
+    wake: Vec<Arc<ClientShared>>,
+    batch: u64,
+    rng: u64,
+}
+
+impl Fanout {
+    pub fn new(seed: u64) -> Self {
+        Fanout { wake: Vec::with_capacity(16), batch: 0, rng: seed | 1 }
+    }
+
+    /// Starts a read batch: registrations from now on wake writers once.
+    pub fn begin_batch(&mut self, srv: &ServerState) {
+        self.batch = srv.next_batch_id();
+    }
+
+    /// Wakes every writer that got something in this batch, once.
+    pub fn end_batch(&mut self) {
+        for c in self.wake.drain(..) {
+            c.out.wake.notify_one();
+        }
+    }
+
+    /// Registers `client` for the end-of-batch wake-up (the caller holds its lock).
+    fn mark(&mut self, client: &Arc<ClientShared>, mark: &mut u64) {
+        if *mark != self.batch {
+            *mark = self.batch;
+            self.wake.push(client.clone());
+        }
+    }
+
+    /// Queues raw bytes to `client` (PONG, +OK, -ERR) in batch order.
+    pub fn send(&mut self, client: &Arc<ClientShared>, bytes: &[u8]) {
+        let mut st = client.out.lock();
+        if st.is_closing() {
+            return;
+        }
+        st.scratch.extend_from_slice(bytes);
+        let mut mark = st.flush_mark;
+        self.mark(client, &mut mark);
+        st.flush_mark = mark;
+    }
+
+    fn next_rand(&mut self) -> u64 {
+        // xorshift64: queue-group start positions need spread, not secrecy.
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        x
+    }
+
+    /// Delivers `msg` to everyone interested; returns how many got it.
+    pub fn publish(
+        &mut self,
+        srv: &ServerState,
+        me: &Arc<ClientShared>,
+        echo: bool,
+        literal_only: bool,
+        msg: &Message,
+    ) -> usize {
+        let subject = msg.subject();
+        let result = if literal_only {
+            srv.sublist.match_literal(subject)
+        } else {
+            srv.sublist.match_subject(subject)
+        };
+        let mut delivered = 0;
+        for sub in &result.plain {
+            if (echo || !Arc::ptr_eq(&sub.0.client, me)) && self.deliver_one(srv, sub, msg) {
+                delivered += 1;
+            }
+        }
+        for group in &result.queues {
+            let n = group.members.len();
+            if n == 0 {
+                continue;
+            }
+            let start = (self.next_rand() % n as u64) as usize;
+            for i in 0..n {
+                let sub = &group.members[(start + i) % n];
+                if !echo && Arc::ptr_eq(&sub.0.client, me) {
+                    continue;
+                }
+                if self.deliver_one(srv, sub, msg) {
+                    delivered += 1;
+                    break;
+                }
+            }
+        }
+        delivered
+    }
+
+    /// Appends one MSG/HMSG to `sub`'s client. False if it could not take it.
+    fn deliver_one(&mut self, srv: &ServerState, subref: &SubRef, msg: &Message) -> bool {
+        let sub = &subref.0;
+        let client = &sub.client;
+        let args = msg.args;
+        let wants_headers = client.wants_headers();
+        let (hdr_len, body_start) = match args.header_len {
+            Some(h) if wants_headers => (Some(h), args.payload_start),
+            Some(h) => (None, args.payload_start + h),
+            None => (None, args.payload_start),
+        };
+        let body_end = args.payload_start + args.payload_len;
+        let body_len = body_end - body_start;
+        let subject = msg.subject();
+        let reply = msg.reply();
+        let line_max = 24 + subject.len() + sub.sid.len() + reply.len() + 40;
+        let mut st = client.out.lock();
+        if st.is_closing() {
+            return false;
+        }
+        if !st.has_room(line_max + body_len, srv.max_pending()) {
+            st.close(CloseReason::SlowConsumerPendingBytes);
+            drop(st);
+            client.kill.notify_one();
+            client.out.wake.notify_one();
+            srv.note_slow_consumer(client);
+            return false;
+        }
+        let Some(last) = sub.take_delivery() else {
+            return false;
+        };
+        match hdr_len {
+            Some(h) => encode::hmsg_line(&mut st.scratch, subject, &sub.sid, reply, h, body_len),
+            None => encode::msg_line(&mut st.scratch, subject, &sub.sid, reply, body_len),
+        }
+        st.push_shared(msg.frame.slice(body_start..body_end + 2));
+        st.out_msgs += 1;
+        st.out_bytes += body_len as u64;
+        let mut mark = st.flush_mark;
+        self.mark(client, &mut mark);
+        st.flush_mark = mark;
+        drop(st);
+        if last {
+            if srv.sublist.remove(&sub.subject, sub.queue.as_deref(), subref).is_ok() {
+                client.num_subs.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        true
+    }
+
+    /// Tells a requester nobody listens (no_responders): a 503 HMSG on `reply`
+    /// to each of `me`'s own subscriptions matching it.
+    pub fn no_responders(&mut self, srv: &ServerState, me: &Arc<ClientShared>, msg: &Message) {
+        let reply = msg.reply();
+        let result = srv.sublist.match_subject(reply);
+        for sub in result.plain.iter().chain(result.queues.iter().flat_map(|g| g.members.iter())) {
+            if !Arc::ptr_eq(&sub.0.client, me) {
+                continue;
+            }
+            let mut hdr = Vec::with_capacity(64);
+            let n = encode::no_responders_headers(&mut hdr, msg.subject());
+            let mut st = me.out.lock();
+            if st.is_closing() {
+                return;
+            }
+            encode::hmsg_line(&mut st.scratch, reply, &sub.0.sid, b"", n, n);
+            st.scratch.extend_from_slice(&hdr);
+            st.scratch.extend_from_slice(b"\r\n");
+            let mut mark = st.flush_mark;
+            self.mark(me, &mut mark);
+            st.flush_mark = mark;
+        }
+    }
+}

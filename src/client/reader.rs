@@ -1,0 +1,334 @@
+//! The reader task of one connection: reads batches, parses ops, applies them.
+//!
+//! Owns the connection's protocol state (CONNECT options, subscriptions by sid,
+//! keep-alive) and the order of effects: everything before a PING is applied
+//! before its PONG is queued. It must not write to the socket (the writer does)
+//! and must not wait on other clients: delivery only appends to their queues.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+
+use super::deliver::{Fanout, Message};
+use super::outbound::run_writer;
+use super::{ClientShared, CloseReason, SubRef, Subscription};
+use crate::protocol::errors::text;
+use crate::protocol::{encode, ConnectInfo, Op, Parser, ProtocolError};
+use crate::server::ServerState;
+use crate::subject;
+
+/// Read buffer size: one read drains many ops. Grown for large payloads only.
+const READ_BUF: usize = 32 * 1024;
+/// The first server PING, as nats-server: soon after connect, to measure RTT.
+const FIRST_PING: Duration = Duration::from_secs(2);
+
+/// Runs one client connection to its end: INFO, reader loop, close, cleanup.
+pub async fn serve<R, W>(srv: Arc<ServerState>, shared: Arc<ClientShared>, rd: R, wr: W)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let info = srv.info_line(shared.cid, &shared.addr);
+    shared.out.send_now(&info);
+    let writer = {
+        let shared = shared.clone();
+        let deadline = srv.opts().write_deadline;
+        tokio::spawn(async move { run_writer(&shared.out, wr, deadline).await })
+    };
+    let mut reader = Reader::new(srv.clone(), shared.clone());
+    let reason = reader.run(rd).await;
+    shared.out.close_with(reason, None);
+    reader.drop_subscriptions();
+    let final_reason = writer.await.unwrap_or(reason);
+    let reason = shared.out.lock().close_reason().unwrap_or(final_reason);
+    srv.unregister(&shared, reason);
+}
+
+struct Reader {
+    srv: Arc<ServerState>,
+    me: Arc<ClientShared>,
+    parser: Parser,
+    connect: ConnectInfo,
+    subs: HashMap<Bytes, Arc<Subscription>>,
+    fanout: Fanout,
+    pings_out: u32,
+    in_msgs: u64,
+    in_bytes: u64,
+    trace: bool,
+}
+
+/// How handling an op ended the connection.
+struct Close(CloseReason, Option<&'static str>);
+
+static SEED: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
+
+impl Reader {
+    fn new(srv: Arc<ServerState>, me: Arc<ClientShared>) -> Self {
+        let opts = srv.opts();
+        let parser = Parser::new(opts.max_control_line, opts.max_payload);
+        let trace = opts.trace;
+        drop(opts);
+        let seed = SEED.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed) ^ me.cid;
+        Reader {
+            srv,
+            me,
+            parser,
+            connect: ConnectInfo::default(),
+            subs: HashMap::new(),
+            fanout: Fanout::new(seed),
+            pings_out: 0,
+            in_msgs: 0,
+            in_bytes: 0,
+            trace,
+        }
+    }
+
+    async fn run<R: AsyncRead + Unpin>(&mut self, mut rd: R) -> CloseReason {
+        let mut buf = BytesMut::with_capacity(READ_BUF);
+        let (interval, ping_max) = {
+            let o = self.srv.opts();
+            (o.ping_interval, o.ping_max)
+        };
+        let first = tokio::time::Instant::now() + FIRST_PING.min(interval);
+        let mut ping = tokio::time::interval_at(first, interval);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let need = self.parser.bytes_needed().unwrap_or(0);
+            if need > buf.len() {
+                buf.reserve(need - buf.len());
+            } else if buf.capacity() - buf.len() < READ_BUF / 8 {
+                buf.reserve(READ_BUF);
+            }
+            tokio::select! {
+                biased;
+                _ = self.me.kill.notified() => {
+                    return self.me.out.lock().close_reason().unwrap_or(CloseReason::ServerShutdown);
+                }
+                r = rd.read_buf(&mut buf) => match r {
+                    Ok(0) => return CloseReason::ClientClosed,
+                    Err(_) => return CloseReason::ReadError,
+                    Ok(_) => {
+                        if let Err(Close(reason, err)) = self.process(&mut buf) {
+                            self.me.out.close_with(reason, err);
+                            return reason;
+                        }
+                    }
+                },
+                _ = ping.tick() => {
+                    if self.pings_out >= ping_max {
+                        self.me.out.close_with(CloseReason::StaleConnection, Some(text::STALE_CONNECTION));
+                        return CloseReason::StaleConnection;
+                    }
+                    self.pings_out += 1;
+                    self.me.out.send_now(encode::PING);
+                }
+            }
+        }
+    }
+
+    /// Applies every complete op in `buf`, then wakes the writers that got data.
+    fn process(&mut self, buf: &mut BytesMut) -> Result<(), Close> {
+        self.fanout.begin_batch(&self.srv);
+        let result = self.process_ops(buf);
+        self.fanout.end_batch();
+        self.me.in_msgs.store(self.in_msgs, Ordering::Relaxed);
+        self.me.in_bytes.store(self.in_bytes, Ordering::Relaxed);
+        self.me.last_activity.store(crate::server::unix_nanos(), Ordering::Relaxed);
+        result
+    }
+
+    fn process_ops(&mut self, buf: &mut BytesMut) -> Result<(), Close> {
+        loop {
+            match self.parser.next_op(buf) {
+                Ok(Some(op)) => self.apply(op)?,
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    tracing::debug!("{} - cid:{} - Client parser ERROR: {}", self.me.addr, self.me.cid, e);
+                    let reason = match e {
+                        ProtocolError::PayloadTooLarge { .. } => CloseReason::MaxPayloadExceeded,
+                        ProtocolError::ControlLineTooLong(_) => CloseReason::MaxControlLineExceeded,
+                        _ => CloseReason::ParseError,
+                    };
+                    return Err(Close(reason, e.err_text()));
+                }
+            }
+        }
+    }
+
+    fn ok(&mut self) {
+        if self.connect.verbose {
+            self.fanout.send(&self.me, encode::OK);
+        }
+    }
+
+    fn send_err(&mut self, text: &str) {
+        let mut line = Vec::with_capacity(text.len() + 10);
+        encode::err_line(&mut line, text);
+        self.fanout.send(&self.me, &line);
+    }
+
+    fn apply(&mut self, op: Op) -> Result<(), Close> {
+        if self.trace {
+            trace_op(&self.me.addr, self.me.cid, &op);
+        }
+        match op {
+            Op::Ping => {
+                self.fanout.send(&self.me, encode::PONG);
+                Ok(())
+            }
+            Op::Pong => {
+                self.pings_out = 0;
+                Ok(())
+            }
+            Op::Ignored => Ok(()),
+            Op::Connect { frame, json } => self.on_connect(&frame[json]),
+            Op::Pub { frame, args } => {
+                if args.header_len.is_some() && !self.connect.headers {
+                    return Err(Close(CloseReason::ProtocolViolation, None));
+                }
+                let msg = Message { frame: &frame, args: &args };
+                self.on_pub(&msg);
+                Ok(())
+            }
+            Op::Sub { frame, subject, queue, sid } => {
+                let queue = queue.map(|q| frame.slice(q));
+                self.on_sub(frame.slice(subject), queue, frame.slice(sid));
+                Ok(())
+            }
+            Op::Unsub { frame, sid, max } => {
+                self.on_unsub(&frame[sid], max);
+                Ok(())
+            }
+        }
+    }
+
+    fn on_connect(&mut self, json: &[u8]) -> Result<(), Close> {
+        let Some(info) = ConnectInfo::parse(json) else {
+            return Err(Close(CloseReason::ParseError, None));
+        };
+        if !(0..=1).contains(&info.protocol) {
+            return Err(Close(CloseReason::ProtocolViolation, Some(text::INVALID_PROTOCOL)));
+        }
+        if info.no_responders && !info.headers {
+            return Err(Close(CloseReason::ProtocolViolation, Some(text::NO_RESPONDERS_HEADERS)));
+        }
+        self.me.headers.store(info.headers, Ordering::Relaxed);
+        if let Ok(mut meta) = self.me.meta.lock() {
+            meta.name = info.name.clone().unwrap_or_default();
+            meta.lang = info.lang.clone().unwrap_or_default();
+            meta.version = info.version.clone().unwrap_or_default();
+        }
+        self.connect = info;
+        self.ok();
+        Ok(())
+    }
+
+    fn on_pub(&mut self, msg: &Message) {
+        let subject = msg.subject();
+        self.in_msgs += 1;
+        self.in_bytes += msg.args.payload_len as u64;
+        let literal_only = subject::has_wildcard(subject);
+        if literal_only
+            || (self.connect.pedantic && subject::validate_publish(subject).is_err())
+        {
+            self.send_err(text::INVALID_PUB_SUBJECT);
+            if !literal_only {
+                return;
+            }
+        }
+        let delivered =
+            self.fanout.publish(&self.srv, &self.me, self.connect.echo, literal_only, msg);
+        if delivered == 0 && self.connect.no_responders && !msg.reply().is_empty() {
+            self.fanout.no_responders(&self.srv, &self.me, msg);
+        }
+        self.ok();
+    }
+
+    fn on_sub(&mut self, subject: Bytes, queue: Option<Bytes>, sid: Bytes) {
+        if subject::validate_subscribe(&subject).is_err()
+            || queue.as_ref().is_some_and(|q| subject::validate_queue(q).is_err())
+        {
+            self.send_err(text::INVALID_SUBJECT);
+            return;
+        }
+        if let Some(old) = self.subs.get(&sid) {
+            if !old.is_expired() {
+                self.ok();
+                return;
+            }
+            self.subs.remove(&sid);
+        }
+        let max_subs = self.srv.opts().max_subscriptions;
+        if max_subs > 0 && self.subs.len() >= max_subs {
+            self.send_err(text::MAX_SUBSCRIPTIONS);
+            return;
+        }
+        let sub = Arc::new(Subscription {
+            client: self.me.clone(),
+            subject,
+            queue,
+            sid: sid.clone(),
+            max: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+        });
+        match self.srv.sublist.insert(&sub.subject, sub.queue.as_deref(), SubRef(sub.clone())) {
+            Ok(()) => {
+                self.me.num_subs.fetch_add(1, Ordering::Relaxed);
+                self.subs.insert(sid, sub);
+                self.ok();
+            }
+            Err(_) => self.send_err(text::INVALID_SUBJECT),
+        }
+    }
+
+    fn on_unsub(&mut self, sid: &[u8], max: Option<u64>) {
+        if let Some(sub) = self.subs.get(sid) {
+            match max {
+                Some(max) if max > 0 && sub.delivered.load(Ordering::Relaxed) < max => {
+                    sub.max.store(max, Ordering::Relaxed);
+                }
+                _ => {
+                    if let Some(sub) = self.subs.remove(sid) {
+                        self.remove_from_sublist(&sub);
+                    }
+                }
+            }
+        }
+        self.ok();
+    }
+
+    fn remove_from_sublist(&self, sub: &Arc<Subscription>) {
+        if self.srv.sublist.remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone())).is_ok()
+        {
+            self.me.num_subs.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    fn drop_subscriptions(&mut self) {
+        let subs: Vec<_> = self.subs.drain().map(|(_, s)| s).collect();
+        for sub in subs {
+            self.remove_from_sublist(&sub);
+        }
+    }
+}
+
+fn trace_op(addr: &SocketAddr, cid: u64, op: &Op) {
+    let line = match op {
+        Op::Ping => "PING".to_string(),
+        Op::Pong => "PONG".to_string(),
+        Op::Ignored => return,
+        Op::Connect { frame, json } => format!("CONNECT {}", String::from_utf8_lossy(&frame[json.clone()])),
+        Op::Pub { frame, args } => {
+            String::from_utf8_lossy(frame[..args.payload_start].trim_ascii_end()).into_owned()
+        }
+        Op::Sub { frame, .. } | Op::Unsub { frame, .. } => {
+            String::from_utf8_lossy(frame.trim_ascii_end()).into_owned()
+        }
+    };
+    tracing::trace!("{addr} - cid:{cid} - <<- [{line}]");
+}

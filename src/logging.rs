@@ -1,0 +1,187 @@
+//! Log output in nats-server's style: `[pid] 2006/01/02 15:04:05.000000 [INF] text`.
+//!
+//! Owns the line format and the level mapping of nats-server's flags (`-D` debug,
+//! `-V` trace, `-T` timestamps). It must not be called on the message hot path
+//! except behind a trace check.
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::registry::LookupSpan;
+
+/// Why logging could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("cannot open log file {path}: {source}")]
+    Open { path: PathBuf, source: std::io::Error },
+    #[error("a global logger is already installed")]
+    AlreadySet,
+}
+
+/// Formats events as nats-server does.
+pub struct NatsFormat {
+    pid: u32,
+    logtime: bool,
+}
+
+impl<S, N> FormatEvent<S, N> for NatsFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        write!(w, "[{}] ", self.pid)?;
+        if self.logtime {
+            write!(w, "{} ", timestamp(SystemTime::now()))?;
+        }
+        let level = match *event.metadata().level() {
+            Level::ERROR => "[ERR]",
+            Level::WARN => "[WRN]",
+            Level::INFO => "[INF]",
+            Level::DEBUG => "[DBG]",
+            Level::TRACE => "[TRC]",
+        };
+        write!(w, "{level} ")?;
+        ctx.field_format().format_fields(w.by_ref(), event)?;
+        writeln!(w)
+    }
+}
+
+/// `2006/01/02 15:04:05.000000` in UTC.
+pub fn timestamp(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (y, m, day) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    format!(
+        "{y:04}/{m:02}/{day:02} {:02}:{:02}:{:02}.{:06}",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60,
+        d.subsec_micros()
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Where log lines go: stderr, or a file that can be reopened (log rotation).
+#[derive(Clone)]
+pub struct LogTarget {
+    file: Option<Arc<Mutex<(PathBuf, File)>>>,
+}
+
+impl LogTarget {
+    /// Reopens the log file under its path (after an external rotation).
+    pub fn reopen(&self) -> Result<(), LogError> {
+        if let Some(f) = &self.file {
+            let mut g = f.lock().unwrap_or_else(|p| p.into_inner());
+            let file = open_append(&g.0)?;
+            g.1 = file;
+        }
+        Ok(())
+    }
+}
+
+fn open_append(path: &Path) -> Result<File, LogError> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|source| LogError::Open { path: path.to_path_buf(), source })
+}
+
+/// One log line's writer.
+pub enum LineWriter {
+    Stderr(std::io::Stderr),
+    File(Arc<Mutex<(PathBuf, File)>>),
+}
+
+impl Write for LineWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            LineWriter::Stderr(s) => s.write(buf),
+            LineWriter::File(f) => f.lock().unwrap_or_else(|p| p.into_inner()).1.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            LineWriter::Stderr(s) => s.flush(),
+            LineWriter::File(f) => f.lock().unwrap_or_else(|p| p.into_inner()).1.flush(),
+        }
+    }
+}
+
+impl<'a> MakeWriter<'a> for LogTarget {
+    type Writer = LineWriter;
+    fn make_writer(&'a self) -> LineWriter {
+        match &self.file {
+            Some(f) => LineWriter::File(f.clone()),
+            None => LineWriter::Stderr(std::io::stderr()),
+        }
+    }
+}
+
+/// Installs the global logger. `debug`/`trace` follow `-D`/`-V`.
+pub fn init(
+    log_file: Option<&Path>,
+    debug: bool,
+    trace: bool,
+    logtime: bool,
+) -> Result<LogTarget, LogError> {
+    let target = LogTarget {
+        file: match log_file {
+            Some(p) => Some(Arc::new(Mutex::new((p.to_path_buf(), open_append(p)?)))),
+            None => None,
+        },
+    };
+    let level = if trace {
+        Level::TRACE
+    } else if debug {
+        Level::DEBUG
+    } else {
+        Level::INFO
+    };
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(target.clone())
+        .event_format(NatsFormat { pid: std::process::id(), logtime })
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).map_err(|_| LogError::AlreadySet)?;
+    Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_420), (2025, 11, 28));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+}

@@ -1,0 +1,17 @@
+//! The NATS client protocol as bytes: ops, the resumable parser, the encoders for
+//! what the server sends, and the exact `-ERR` texts.
+//!
+//! Owns wire formats only. It must not touch sockets, the interest graph or any
+//! server state: everything here is a pure function of bytes in and bytes out, so
+//! it can be tested by feeding input one byte at a time.
+
+pub mod connect;
+pub mod encode;
+pub mod errors;
+pub mod info;
+pub mod parser;
+
+pub use connect::ConnectInfo;
+pub use errors::ProtocolError;
+pub use info::ServerInfo;
+pub use parser::{Op, Parser, PubArgs};
