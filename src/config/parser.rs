@@ -320,8 +320,16 @@ impl Parser {
         self.env_resolving = std::mem::take(&mut sub.env_resolving);
         self.env_resolving.remove(name);
         match parsed {
-            Err(e @ ParseError::VariableCycle { .. }) => Err(e),
-            Err(e @ ParseError::UnknownVariable { .. }) => Err(e),
+            // Report nested failures at the outer reference, not in the
+            // synthetic text the environment value was parsed from.
+            Err(ParseError::VariableCycle { name, .. }) => Err(ParseError::VariableCycle {
+                pos: pos.clone(),
+                name,
+            }),
+            Err(ParseError::UnknownVariable { name, .. }) => Err(ParseError::UnknownVariable {
+                pos: pos.clone(),
+                name,
+            }),
             Err(_) => Ok(Value::String(raw)),
             Ok(()) => {
                 let map = sub.scopes.pop().unwrap_or_default();
