@@ -97,6 +97,7 @@ pub fn apply(value: &Value, opts: &mut Options) -> Result<Vec<String>> {
             "authorization" => authorization(e, opts, &mut warnings)?,
             "no_auth_user" => opts.no_auth_user = Some(string(e)?),
             "tls" => opts.tls = Some(tls(e, &mut warnings)?),
+            _ if e.used_as_variable => {}
             _ => warnings.push(unknown(e)),
         }
     }

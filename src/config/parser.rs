@@ -54,6 +54,9 @@ pub struct Entry {
     pub key: String,
     pub key_pos: Pos,
     pub node: Node,
+    /// Referenced as `$key` later on: such keys are variables, so an unknown
+    /// one is not warned about (as nats-server).
+    pub used_as_variable: bool,
 }
 
 /// A map in source order; a repeated key replaces the earlier value in place.
@@ -197,7 +200,12 @@ impl Parser {
             let vt = self.next(Mode::Value)?;
             let node = self.value(vt, &key)?;
             if let Some(scope) = self.scopes.last_mut() {
-                scope.insert(Entry { key, key_pos, node });
+                scope.insert(Entry {
+                    key,
+                    key_pos,
+                    node,
+                    used_as_variable: false,
+                });
             }
             self.end_of_entry()?;
         }
@@ -287,8 +295,9 @@ impl Parser {
     }
 
     fn variable(&mut self, name: &str, pos: &Pos) -> Result<Value, ParseError> {
-        for scope in self.scopes.iter().rev() {
-            if let Some(e) = scope.get(name) {
+        for scope in self.scopes.iter_mut().rev() {
+            if let Some(e) = scope.entries.iter_mut().find(|e| e.key == name) {
+                e.used_as_variable = true;
                 return Ok(e.node.value.clone());
             }
         }
