@@ -1,0 +1,331 @@
+//! The matching engine: which subscriptions does a published subject reach.
+//!
+//! Owns the interest graph (a token trie, `trie.rs`), the bounded match cache
+//! (`cache.rs`) and its statistics. Must not touch I/O, async or protocol
+//! concerns; subjects are validated with `crate::subject`.
+//!
+//! # Concurrency design (measured in docs/PERFORMANCE.md)
+//! - Writers (SUB/UNSUB) take the trie's `RwLock` for writing; the critical
+//!   section is one trie walk plus one cache-shard removal, O(tokens),
+//!   independent of the number of subscriptions. Freed memory is dropped after
+//!   the lock is released.
+//! - Readers (every PUB) first look in a sharded cache; a hit locks only its
+//!   shard and never touches the trie lock. A miss reads the trie under the read
+//!   lock and stores the result before releasing it.
+//! - Invalidation is targeted: a literal subscription can only change the
+//!   cached result of the identical subject, so insert/remove drops just that
+//!   entry; a wildcard subscription bumps a wildcard generation that makes
+//!   every older entry stale. Both happen under the write lock, and a reader
+//!   stores under the read lock, so a stale result can never be stored after
+//!   the change that made it stale.
+
+mod cache;
+mod hash;
+mod stats;
+mod trie;
+
+#[doc(hidden)]
+pub mod baseline;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use bytes::Bytes;
+use crossbeam_utils::CachePadded;
+
+pub use stats::SublistStats;
+
+use crate::subject::{self, SubjectError};
+use cache::Cache;
+use hash::hash_bytes;
+use trie::Trie;
+
+/// Default cache size in subjects, as nats-server's `slCacheMax`.
+pub const DEFAULT_CACHE_CAPACITY: usize = 1024;
+
+/// Why an insert or remove was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SublistError {
+    /// The subject is not a valid SUB subject.
+    #[error("invalid subject: {0}")]
+    InvalidSubject(#[from] SubjectError),
+    /// The queue group name is empty or holds whitespace.
+    #[error("invalid queue group name")]
+    InvalidQueue,
+    /// No such (subject, queue, subscriber) was stored.
+    #[error("subscription not found")]
+    NotFound,
+}
+
+/// Subscribers that share a queue group name; one of them gets each message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueGroup<T> {
+    /// Queue group name, shared (refcounted) with the trie.
+    pub name: Bytes,
+    /// Members from every matching pattern with this queue name.
+    pub members: Vec<T>,
+}
+
+/// Everything a published subject reaches. Shared read-only through an `Arc`
+/// so cache hits cost a refcount increment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchResult<T> {
+    /// Subscribers without a queue group: each gets the message. A subscriber
+    /// stored under two matching subjects appears twice.
+    pub plain: Vec<T>,
+    /// Queue groups, one entry per distinct name.
+    pub queues: Vec<QueueGroup<T>>,
+}
+
+impl<T> MatchResult<T> {
+    /// An empty result.
+    pub fn new() -> Self {
+        MatchResult {
+            plain: Vec::new(),
+            queues: Vec::new(),
+        }
+    }
+
+    /// True if nobody is interested (the no-responders case).
+    pub fn is_empty(&self) -> bool {
+        self.plain.is_empty() && self.queues.is_empty()
+    }
+
+    /// Deliveries one message makes: plain subscribers plus one per queue group
+    /// (this is also the fan-out counted in the statistics).
+    pub fn len(&self) -> usize {
+        self.plain.len() + self.queues.len()
+    }
+}
+
+impl<T> Default for MatchResult<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// How writers keep the cache correct. `Global` exists only to be measured
+/// against `Targeted` (see docs/PERFORMANCE.md).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invalidation {
+    /// Literal changes drop one entry; wildcard changes bump the generation.
+    Targeted,
+    /// Every change bumps the generation (the whole cache goes stale).
+    Global,
+}
+
+/// Engine knobs, for benchmarks and tests; the server uses `new()`.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct SublistConfig {
+    pub cache_capacity: usize,
+    pub cache_shards: usize,
+    pub invalidation: Invalidation,
+}
+
+impl SublistConfig {
+    /// Default shape for a given capacity: about 64 entries per shard, at most
+    /// 16 shards (8x the cores we expect; contention on a hit is per shard).
+    pub fn with_capacity(cache_capacity: usize) -> Self {
+        SublistConfig {
+            cache_capacity,
+            cache_shards: (cache_capacity / 64).clamp(1, 16),
+            invalidation: Invalidation::Targeted,
+        }
+    }
+}
+
+/// Counters only writers touch, kept under the trie lock.
+struct Inner<T> {
+    trie: Trie<T>,
+    inserts: u64,
+    removes: u64,
+}
+
+/// The subscription index shared by all connections as `Arc<Sublist<T>>`.
+///
+/// `T` is a cheap subscriber handle compared by `Eq` (the server uses a
+/// pointer-equality newtype around `Arc<Subscription>`). The same `T` may be
+/// stored under several subjects. Inserting the identical (subject, queue, T)
+/// twice stores it twice (counted twice, delivered twice, removed one at a
+/// time); the engine does not pay for a duplicate check.
+pub struct Sublist<T> {
+    inner: RwLock<Inner<T>>,
+    cache: Cache<T>,
+    /// Bumped (under the write lock) when a wildcard subscription changes, or on
+    /// every change with `Invalidation::Global`. Read on every cached match.
+    wc_gen: CachePadded<AtomicU64>,
+    /// Bumped on every insert/remove; also the live count, written by writers.
+    generation: CachePadded<(AtomicU64, AtomicU64)>,
+    invalidation: Invalidation,
+}
+
+impl<T: Clone + Eq + std::hash::Hash + Send + Sync + 'static> Default for Sublist<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Clone + Eq + std::hash::Hash + Send + Sync + 'static> Sublist<T> {
+    /// An engine with the default cache of [`DEFAULT_CACHE_CAPACITY`] subjects.
+    pub fn new() -> Self {
+        Self::with_cache_capacity(DEFAULT_CACHE_CAPACITY)
+    }
+
+    /// An engine caching up to `cap` subjects; 0 turns the cache off.
+    pub fn with_cache_capacity(cap: usize) -> Self {
+        Self::with_config(SublistConfig::with_capacity(cap))
+    }
+
+    /// An engine with explicit knobs (benchmarks compare designs with this).
+    #[doc(hidden)]
+    pub fn with_config(cfg: SublistConfig) -> Self {
+        Sublist {
+            inner: RwLock::new(Inner {
+                trie: Trie::default(),
+                inserts: 0,
+                removes: 0,
+            }),
+            cache: Cache::new(cfg.cache_capacity, cfg.cache_shards),
+            wc_gen: CachePadded::new(AtomicU64::new(0)),
+            generation: CachePadded::new((AtomicU64::new(0), AtomicU64::new(0))),
+            invalidation: cfg.invalidation,
+        }
+    }
+
+    /// Stores a subscription. The subject must be a valid SUB subject and the
+    /// queue (if any) a valid queue name.
+    pub fn insert(&self, subject: &[u8], queue: Option<&[u8]>, sub: T) -> Result<(), SublistError> {
+        subject::validate_subscribe(subject)?;
+        if let Some(q) = queue {
+            subject::validate_queue(q).map_err(|_| SublistError::InvalidQueue)?;
+        }
+        let wild = subject::has_wildcard(subject);
+        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        inner.trie.insert(subject, queue, sub);
+        inner.inserts += 1;
+        let evicted = self.after_change(subject, wild, inner.trie.count());
+        drop(inner);
+        drop(evicted);
+        Ok(())
+    }
+
+    /// Removes one stored occurrence of (subject, queue, sub).
+    pub fn remove(
+        &self,
+        subject: &[u8],
+        queue: Option<&[u8]>,
+        sub: &T,
+    ) -> Result<(), SublistError> {
+        subject::validate_subscribe(subject)?;
+        let wild = subject::has_wildcard(subject);
+        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        if !inner.trie.remove(subject, queue, sub) {
+            return Err(SublistError::NotFound);
+        }
+        inner.removes += 1;
+        let evicted = self.after_change(subject, wild, inner.trie.count());
+        drop(inner);
+        drop(evicted);
+        Ok(())
+    }
+
+    /// Called under the write lock after the trie changed: invalidate, publish
+    /// the new generation and count.
+    #[inline]
+    fn after_change(&self, subject: &[u8], wild: bool, count: usize) -> cache::Evicted<T> {
+        self.generation.0.fetch_add(1, Ordering::Release);
+        self.generation.1.store(count as u64, Ordering::Relaxed);
+        if wild || self.invalidation == Invalidation::Global {
+            self.wc_gen.fetch_add(1, Ordering::Release);
+            None
+        } else if self.cache.enabled() {
+            self.cache.invalidate(subject)
+        } else {
+            None
+        }
+    }
+
+    /// All subscriptions matching the literal `subject` (wildcard semantics of
+    /// the stored patterns apply). A cache hit only clones an `Arc`.
+    #[inline]
+    pub fn match_subject(&self, subject: &[u8]) -> Arc<MatchResult<T>> {
+        let hash = hash_bytes(subject);
+        if !self.cache.enabled() {
+            self.cache.count_miss(hash);
+            let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+            let mut out = MatchResult::new();
+            inner.trie.collect(subject, &mut out);
+            return Arc::new(out);
+        }
+        let stale = match self
+            .cache
+            .get(hash, subject, self.wc_gen.load(Ordering::Acquire))
+        {
+            Ok(hit) => return hit,
+            Err(stale) => stale,
+        };
+        drop(stale);
+        let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        // Stable while we hold the read lock: writers bump it under the write lock.
+        let wc_gen = self.wc_gen.load(Ordering::Acquire);
+        let mut out = MatchResult::new();
+        inner.trie.collect(subject, &mut out);
+        let out = Arc::new(out);
+        let evicted = self.cache.put(hash, subject, wc_gen, Arc::clone(&out));
+        drop(inner);
+        drop(evicted);
+        out
+    }
+
+    /// Only the subscriptions whose subject is byte-identical to `subject`,
+    /// `*`/`>` tokens in it taken literally: what a PUB to a wildcard subject
+    /// reaches (PROTOCOL.md quirks). Not cached.
+    pub fn match_literal(&self, subject: &[u8]) -> Arc<MatchResult<T>> {
+        let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        let mut out = MatchResult::new();
+        inner.trie.collect_exact(subject, &mut out);
+        drop(inner);
+        Arc::new(out)
+    }
+
+    /// Live subscriptions (lock-free read).
+    pub fn count(&self) -> usize {
+        self.generation.1.load(Ordering::Relaxed) as usize
+    }
+
+    /// Changes on every successful insert/remove, so callers can validate
+    /// their own caches with one atomic load.
+    pub fn generation(&self) -> u64 {
+        self.generation.0.load(Ordering::Acquire)
+    }
+
+    /// Counters for `/subsz`; walks the cache, so keep it off hot paths.
+    pub fn stats(&self) -> SublistStats {
+        let (count, inserts, removes) = {
+            let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+            (inner.trie.count(), inner.inserts, inner.removes)
+        };
+        let c = self.cache.counters(self.wc_gen.load(Ordering::Acquire));
+        let matches = c.hits + c.misses;
+        SublistStats {
+            num_subscriptions: u32::try_from(count).unwrap_or(u32::MAX),
+            num_cache: u32::try_from(c.entries).unwrap_or(u32::MAX),
+            num_inserts: inserts,
+            num_removes: removes,
+            num_matches: matches,
+            cache_hit_rate: if matches == 0 {
+                0.0
+            } else {
+                c.hits as f64 / matches as f64
+            },
+            max_fanout: u32::try_from(c.max_fanout).unwrap_or(u32::MAX),
+            avg_fanout: if c.entries == 0 {
+                0.0
+            } else {
+                c.total_fanout as f64 / c.entries as f64
+            },
+        }
+    }
+}
