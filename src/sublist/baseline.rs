@@ -13,9 +13,12 @@ use super::trie::Trie;
 use super::{MatchResult, QueueGroup, SublistError};
 use crate::subject;
 
+/// One stored subscription: pattern, queue, subscriber.
+type Entry<T> = (Box<[u8]>, Option<Bytes>, T);
+
 /// Every subscription in one vector; a match tests each one.
 pub struct NaiveScan<T> {
-    subs: RwLock<Vec<(Box<[u8]>, Option<Bytes>, T)>>,
+    subs: RwLock<Vec<Entry<T>>>,
 }
 
 impl<T: Clone + PartialEq> Default for NaiveScan<T> {
@@ -57,7 +60,7 @@ impl<T: Clone + PartialEq> NaiveScan<T> {
             }
             match q {
                 None => out.plain.push(t.clone()),
-                Some(name) => match out.queues.iter_mut().find(|g| &g.name == name) {
+                Some(name) => match out.queues.iter_mut().find(|g| g.name == name) {
                     Some(g) => g.members.push(t.clone()),
                     None => out.queues.push(QueueGroup {
                         name: name.clone(),
