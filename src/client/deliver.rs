@@ -43,7 +43,11 @@ pub struct Fanout {
 
 impl Fanout {
     pub fn new(seed: u64) -> Self {
-        Fanout { wake: Vec::with_capacity(16), batch: 0, rng: seed | 1 }
+        Fanout {
+            wake: Vec::with_capacity(16),
+            batch: 0,
+            rng: seed | 1,
+        }
     }
 
     /// Starts a read batch: registrations from now on wake writers once.
@@ -72,7 +76,7 @@ impl Fanout {
         if st.is_closing() {
             return;
         }
-        st.scratch.extend_from_slice(bytes);
+        st.push_inline(bytes);
         let mut mark = st.flush_mark;
         self.mark(client, &mut mark);
         st.flush_mark = mark;
@@ -160,10 +164,10 @@ impl Fanout {
         let Some(last) = sub.take_delivery() else {
             return false;
         };
-        match hdr_len {
-            Some(h) => encode::hmsg_line(&mut st.scratch, subject, &sub.sid, reply, h, body_len),
-            None => encode::msg_line(&mut st.scratch, subject, &sub.sid, reply, body_len),
-        }
+        st.inline_with(|b| match hdr_len {
+            Some(h) => encode::hmsg_line(b, subject, &sub.sid, reply, h, body_len),
+            None => encode::msg_line(b, subject, &sub.sid, reply, body_len),
+        });
         st.push_shared(msg.frame.slice(body_start..body_end + 2));
         st.out_msgs += 1;
         st.out_bytes += body_len as u64;
@@ -172,7 +176,11 @@ impl Fanout {
         st.flush_mark = mark;
         drop(st);
         if last {
-            if srv.sublist.remove(&sub.subject, sub.queue.as_deref(), subref).is_ok() {
+            if srv
+                .sublist
+                .remove(&sub.subject, sub.queue.as_deref(), subref)
+                .is_ok()
+            {
                 client.num_subs.fetch_sub(1, Ordering::Relaxed);
             }
         }
@@ -184,7 +192,11 @@ impl Fanout {
     pub fn no_responders(&mut self, srv: &ServerState, me: &Arc<ClientShared>, msg: &Message) {
         let reply = msg.reply();
         let result = srv.sublist.match_subject(reply);
-        for sub in result.plain.iter().chain(result.queues.iter().flat_map(|g| g.members.iter())) {
+        for sub in result
+            .plain
+            .iter()
+            .chain(result.queues.iter().flat_map(|g| g.members.iter()))
+        {
             if !Arc::ptr_eq(&sub.0.client, me) {
                 continue;
             }
@@ -194,9 +206,11 @@ impl Fanout {
             if st.is_closing() {
                 return;
             }
-            encode::hmsg_line(&mut st.scratch, reply, &sub.0.sid, b"", n, n);
-            st.scratch.extend_from_slice(&hdr);
-            st.scratch.extend_from_slice(b"\r\n");
+            st.inline_with(|b| {
+                encode::hmsg_line(b, reply, &sub.0.sid, b"", n, n);
+                b.extend_from_slice(&hdr);
+                b.extend_from_slice(b"\r\n");
+            });
             let mut mark = st.flush_mark;
             self.mark(me, &mut mark);
             st.flush_mark = mark;

@@ -7,6 +7,7 @@
 
 mod deliver;
 pub mod outbound;
+mod readbuf;
 mod reader;
 
 use std::hash::{Hash, Hasher};

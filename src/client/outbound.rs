@@ -6,12 +6,11 @@
 //! queue is held only to append or to swap the queue out, never across a write or
 //! an `.await`.
 
-use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 
@@ -68,13 +67,23 @@ impl CloseReason {
     }
 }
 
-/// What is queued for the socket. Publishers write into it under the lock.
+/// One piece of queued output: bytes in the inline buffer, or a shared payload.
+#[derive(Debug, Clone)]
+enum Chunk {
+    Inline { start: usize, end: usize },
+    Shared(Bytes),
+}
+
+/// What is queued for the socket. Publishers write into it under the lock; the
+/// writer swaps the whole of it for its own empty copy, so buffers are reused and
+/// nothing is allocated once they have grown to their working size.
+#[derive(Default)]
 pub struct OutState {
-    /// Chunks in send order: MSG lines (split from `scratch`) and shared payloads.
-    chunks: VecDeque<Bytes>,
-    /// Where small control lines are encoded before they become a chunk.
-    pub scratch: BytesMut,
-    /// Bytes queued or being written; bounded by `max_pending`.
+    /// Control lines (MSG headers, PONG, -ERR), and the chunk list's inline parts.
+    inline: Vec<u8>,
+    /// Send order of inline ranges and shared payloads.
+    chunks: Vec<Chunk>,
+    /// Bytes queued plus bytes the writer is writing; bounded by `max_pending`.
     pending: usize,
     /// Set once; the writer flushes (unless discarding) and closes.
     closing: Option<CloseReason>,
@@ -85,9 +94,9 @@ pub struct OutState {
 }
 
 impl OutState {
-    /// Bytes queued, for `/connz` `pending_bytes`.
+    /// Bytes queued, for `/connz` `pending_bytes` and the slow-consumer bound.
     pub fn pending(&self) -> usize {
-        self.pending + self.scratch.len()
+        self.pending
     }
 
     pub fn is_closing(&self) -> bool {
@@ -96,23 +105,30 @@ impl OutState {
 
     /// Room for `len` more bytes under `max_pending`?
     pub fn has_room(&self, len: usize, max_pending: usize) -> bool {
-        self.pending + self.scratch.len() + len <= max_pending
+        self.pending + len <= max_pending
     }
 
-    /// Moves what `scratch` holds into the chunk list so a shared payload can follow.
-    pub fn seal_scratch(&mut self) {
-        if !self.scratch.is_empty() {
-            let chunk = self.scratch.split().freeze();
-            self.pending += chunk.len();
-            self.chunks.push_back(chunk);
+    /// Appends bytes to the inline buffer, extending the last inline chunk.
+    pub fn push_inline(&mut self, bytes: &[u8]) {
+        self.inline_with(|buf| buf.extend_from_slice(bytes));
+    }
+
+    /// Lets an encoder append to the inline buffer directly (no temporary).
+    pub fn inline_with(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.inline.len();
+        encode(&mut self.inline);
+        let end = self.inline.len();
+        self.pending += end - start;
+        match self.chunks.last_mut() {
+            Some(Chunk::Inline { end: last_end, .. }) if *last_end == start => *last_end = end,
+            _ => self.chunks.push(Chunk::Inline { start, end }),
         }
     }
 
     /// Queues a shared chunk (a payload) after what is already queued.
     pub fn push_shared(&mut self, chunk: Bytes) {
-        self.seal_scratch();
         self.pending += chunk.len();
-        self.chunks.push_back(chunk);
+        self.chunks.push(Chunk::Shared(chunk));
     }
 
     /// Marks the connection for closing; the first reason wins.
@@ -123,8 +139,7 @@ impl OutState {
         self.closing = Some(reason);
         if reason.discards_pending() {
             self.chunks.clear();
-            self.scratch.clear();
-            self.pending = 0;
+            self.inline.clear();
         }
         true
     }
@@ -150,15 +165,7 @@ impl Default for Outbound {
 impl Outbound {
     pub fn new() -> Self {
         Outbound {
-            state: Mutex::new(OutState {
-                chunks: VecDeque::new(),
-                scratch: BytesMut::new(),
-                pending: 0,
-                closing: None,
-                flush_mark: 0,
-                out_msgs: 0,
-                out_bytes: 0,
-            }),
+            state: Mutex::new(OutState::default()),
             wake: Notify::new(),
         }
     }
@@ -176,7 +183,7 @@ impl Outbound {
             if st.closing.is_some() {
                 return;
             }
-            st.scratch.extend_from_slice(bytes);
+            st.push_inline(bytes);
         }
         self.wake.notify_one();
     }
@@ -189,7 +196,7 @@ impl Outbound {
                 return;
             }
             if let Some(text) = err {
-                crate::protocol::encode::err_line(&mut st.scratch, text);
+                st.inline_with(|b| crate::protocol::encode::err_line(b, text));
             }
             st.close(reason);
         }
@@ -199,8 +206,8 @@ impl Outbound {
 
 /// Max slices per `writev` (Linux IOV_MAX is 1024).
 const MAX_IOV: usize = 256;
-/// Keep the scratch buffer at least this big so MSG lines rarely reallocate.
-const SCRATCH_MIN: usize = 16 * 1024;
+/// Buffers that grew past this while draining a burst are given back when idle.
+const KEEP_CAPACITY: usize = 64 * 1024;
 
 /// Drains `out` into `sock` until the connection closes. Returns the reason.
 pub async fn run_writer<W: AsyncWrite + Unpin>(
@@ -208,18 +215,15 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
     mut sock: W,
     write_deadline: Duration,
 ) -> CloseReason {
-    let mut local: VecDeque<Bytes> = VecDeque::new();
+    let mut local = OutState::default();
     loop {
         let closing = {
             let mut st = out.lock();
-            st.seal_scratch();
-            if st.scratch.capacity() < SCRATCH_MIN {
-                st.scratch.reserve(SCRATCH_MIN);
-            }
-            std::mem::swap(&mut st.chunks, &mut local);
+            std::mem::swap(&mut st.inline, &mut local.inline);
+            std::mem::swap(&mut st.chunks, &mut local.chunks);
             st.closing
         };
-        if local.is_empty() {
+        if local.chunks.is_empty() {
             if let Some(reason) = closing {
                 let _ = tokio::time::timeout(write_deadline, sock.shutdown()).await;
                 return reason;
@@ -227,9 +231,26 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
             out.wake.notified().await;
             continue;
         }
-        let written: usize = local.iter().map(|c| c.len()).sum();
-        match tokio::time::timeout(write_deadline, write_all_vectored(&mut sock, &mut local)).await
-        {
+        let written = local.inline.len()
+            + local
+                .chunks
+                .iter()
+                .map(|c| match c {
+                    Chunk::Shared(b) => b.len(),
+                    Chunk::Inline { .. } => 0,
+                })
+                .sum::<usize>();
+        let result = tokio::time::timeout(
+            write_deadline,
+            write_all(&mut sock, &local.inline, &mut local.chunks),
+        )
+        .await;
+        local.chunks.clear();
+        local.inline.clear();
+        if local.inline.capacity() > KEEP_CAPACITY {
+            local.inline.shrink_to(KEEP_CAPACITY);
+        }
+        match result {
             Ok(Ok(())) => {}
             Ok(Err(_)) => {
                 out.lock().close(CloseReason::WriteError);
@@ -245,28 +266,41 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
     }
 }
 
-async fn write_all_vectored<W: AsyncWrite + Unpin>(
+/// Writes every chunk, many per `writev`, resuming after partial writes.
+async fn write_all<W: AsyncWrite + Unpin>(
     sock: &mut W,
-    chunks: &mut VecDeque<Bytes>,
+    inline: &[u8],
+    chunks: &mut [Chunk],
 ) -> std::io::Result<()> {
-    while !chunks.is_empty() {
+    let mut head = 0;
+    while head < chunks.len() {
         let mut iov = [IoSlice::new(&[]); MAX_IOV];
         let mut n = 0;
-        for c in chunks.iter().take(MAX_IOV) {
-            iov[n] = IoSlice::new(c);
+        for c in chunks[head..].iter().take(MAX_IOV) {
+            iov[n] = IoSlice::new(match c {
+                Chunk::Inline { start, end } => &inline[*start..*end],
+                Chunk::Shared(b) => b,
+            });
             n += 1;
         }
         let mut wrote = sock.write_vectored(&iov[..n]).await?;
         if wrote == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
-        while wrote > 0 {
-            let Some(front) = chunks.front_mut() else { break };
-            if front.len() <= wrote {
-                wrote -= front.len();
-                chunks.pop_front();
+        while wrote > 0 && head < chunks.len() {
+            let c = &mut chunks[head];
+            let len = match c {
+                Chunk::Inline { start, end } => *end - *start,
+                Chunk::Shared(b) => b.len(),
+            };
+            if len <= wrote {
+                wrote -= len;
+                head += 1;
             } else {
-                front.advance(wrote);
+                match c {
+                    Chunk::Inline { start, .. } => *start += wrote,
+                    Chunk::Shared(b) => b.advance(wrote),
+                }
                 wrote = 0;
             }
         }

@@ -16,14 +16,13 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use super::deliver::{Fanout, Message};
 use super::outbound::run_writer;
+use super::readbuf::ReadBuf;
 use super::{ClientShared, CloseReason, SubRef, Subscription};
 use crate::protocol::errors::text;
 use crate::protocol::{encode, ConnectInfo, Op, Parser, ProtocolError};
 use crate::server::ServerState;
 use crate::subject;
 
-/// Read buffer size: one read drains many ops. Grown for large payloads only.
-const READ_BUF: usize = 32 * 1024;
 /// The first server PING, as nats-server: soon after connect, to measure RTT.
 const FIRST_PING: Duration = Duration::from_secs(2);
 
@@ -89,7 +88,7 @@ impl Reader {
     }
 
     async fn run<R: AsyncRead + Unpin>(&mut self, mut rd: R) -> CloseReason {
-        let mut buf = BytesMut::with_capacity(READ_BUF);
+        let mut rb = ReadBuf::new();
         let (interval, ping_max) = {
             let o = self.srv.opts();
             (o.ping_interval, o.ping_max)
@@ -98,22 +97,19 @@ impl Reader {
         let mut ping = tokio::time::interval_at(first, interval);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let need = self.parser.bytes_needed().unwrap_or(0);
-            if need > buf.len() {
-                buf.reserve(need - buf.len());
-            } else if buf.capacity() - buf.len() < READ_BUF / 8 {
-                buf.reserve(READ_BUF);
-            }
+            rb.prepare(self.parser.bytes_needed().unwrap_or(0));
+            let free = rb.cur.capacity() - rb.cur.len();
             tokio::select! {
                 biased;
                 _ = self.me.kill.notified() => {
                     return self.me.out.lock().close_reason().unwrap_or(CloseReason::ServerShutdown);
                 }
-                r = rd.read_buf(&mut buf) => match r {
+                r = rd.read_buf(&mut rb.cur) => match r {
                     Ok(0) => return CloseReason::ClientClosed,
                     Err(_) => return CloseReason::ReadError,
-                    Ok(_) => {
-                        if let Err(Close(reason, err)) = self.process(&mut buf) {
+                    Ok(n) => {
+                        rb.note_read(n, free);
+                        if let Err(Close(reason, err)) = self.process(&mut rb.cur) {
                             self.me.out.close_with(reason, err);
                             return reason;
                         }
@@ -138,7 +134,9 @@ impl Reader {
         self.fanout.end_batch();
         self.me.in_msgs.store(self.in_msgs, Ordering::Relaxed);
         self.me.in_bytes.store(self.in_bytes, Ordering::Relaxed);
-        self.me.last_activity.store(crate::server::unix_nanos(), Ordering::Relaxed);
+        self.me
+            .last_activity
+            .store(crate::server::unix_nanos(), Ordering::Relaxed);
         result
     }
 
@@ -148,7 +146,12 @@ impl Reader {
                 Ok(Some(op)) => self.apply(op)?,
                 Ok(None) => return Ok(()),
                 Err(e) => {
-                    tracing::debug!("{} - cid:{} - Client parser ERROR: {}", self.me.addr, self.me.cid, e);
+                    tracing::debug!(
+                        "{} - cid:{} - Client parser ERROR: {}",
+                        self.me.addr,
+                        self.me.cid,
+                        e
+                    );
                     let reason = match e {
                         ProtocolError::PayloadTooLarge { .. } => CloseReason::MaxPayloadExceeded,
                         ProtocolError::ControlLineTooLong(_) => CloseReason::MaxControlLineExceeded,
@@ -191,11 +194,19 @@ impl Reader {
                 if args.header_len.is_some() && !self.connect.headers {
                     return Err(Close(CloseReason::ProtocolViolation, None));
                 }
-                let msg = Message { frame: &frame, args: &args };
+                let msg = Message {
+                    frame: &frame,
+                    args: &args,
+                };
                 self.on_pub(&msg);
                 Ok(())
             }
-            Op::Sub { frame, subject, queue, sid } => {
+            Op::Sub {
+                frame,
+                subject,
+                queue,
+                sid,
+            } => {
                 let queue = queue.map(|q| frame.slice(q));
                 self.on_sub(frame.slice(subject), queue, frame.slice(sid));
                 Ok(())
@@ -212,10 +223,16 @@ impl Reader {
             return Err(Close(CloseReason::ParseError, None));
         };
         if !(0..=1).contains(&info.protocol) {
-            return Err(Close(CloseReason::ProtocolViolation, Some(text::INVALID_PROTOCOL)));
+            return Err(Close(
+                CloseReason::ProtocolViolation,
+                Some(text::INVALID_PROTOCOL),
+            ));
         }
         if info.no_responders && !info.headers {
-            return Err(Close(CloseReason::ProtocolViolation, Some(text::NO_RESPONDERS_HEADERS)));
+            return Err(Close(
+                CloseReason::ProtocolViolation,
+                Some(text::NO_RESPONDERS_HEADERS),
+            ));
         }
         self.me.headers.store(info.headers, Ordering::Relaxed);
         if let Ok(mut meta) = self.me.meta.lock() {
@@ -233,16 +250,15 @@ impl Reader {
         self.in_msgs += 1;
         self.in_bytes += msg.args.payload_len as u64;
         let literal_only = subject::has_wildcard(subject);
-        if literal_only
-            || (self.connect.pedantic && subject::validate_publish(subject).is_err())
-        {
+        if literal_only || (self.connect.pedantic && subject::validate_publish(subject).is_err()) {
             self.send_err(text::INVALID_PUB_SUBJECT);
             if !literal_only {
                 return;
             }
         }
         let delivered =
-            self.fanout.publish(&self.srv, &self.me, self.connect.echo, literal_only, msg);
+            self.fanout
+                .publish(&self.srv, &self.me, self.connect.echo, literal_only, msg);
         if delivered == 0 && self.connect.no_responders && !msg.reply().is_empty() {
             self.fanout.no_responders(&self.srv, &self.me, msg);
         }
@@ -251,7 +267,9 @@ impl Reader {
 
     fn on_sub(&mut self, subject: Bytes, queue: Option<Bytes>, sid: Bytes) {
         if subject::validate_subscribe(&subject).is_err()
-            || queue.as_ref().is_some_and(|q| subject::validate_queue(q).is_err())
+            || queue
+                .as_ref()
+                .is_some_and(|q| subject::validate_queue(q).is_err())
         {
             self.send_err(text::INVALID_SUBJECT);
             return;
@@ -276,7 +294,11 @@ impl Reader {
             max: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
         });
-        match self.srv.sublist.insert(&sub.subject, sub.queue.as_deref(), SubRef(sub.clone())) {
+        match self
+            .srv
+            .sublist
+            .insert(&sub.subject, sub.queue.as_deref(), SubRef(sub.clone()))
+        {
             Ok(()) => {
                 self.me.num_subs.fetch_add(1, Ordering::Relaxed);
                 self.subs.insert(sid, sub);
@@ -303,7 +325,11 @@ impl Reader {
     }
 
     fn remove_from_sublist(&self, sub: &Arc<Subscription>) {
-        if self.srv.sublist.remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone())).is_ok()
+        if self
+            .srv
+            .sublist
+            .remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()))
+            .is_ok()
         {
             self.me.num_subs.fetch_sub(1, Ordering::Relaxed);
         }
@@ -322,7 +348,9 @@ fn trace_op(addr: &SocketAddr, cid: u64, op: &Op) {
         Op::Ping => "PING".to_string(),
         Op::Pong => "PONG".to_string(),
         Op::Ignored => return,
-        Op::Connect { frame, json } => format!("CONNECT {}", String::from_utf8_lossy(&frame[json.clone()])),
+        Op::Connect { frame, json } => {
+            format!("CONNECT {}", String::from_utf8_lossy(&frame[json.clone()]))
+        }
         Op::Pub { frame, args } => {
             String::from_utf8_lossy(frame[..args.payload_start].trim_ascii_end()).into_owned()
         }

@@ -1,0 +1,208 @@
+//! Shared test harness: an in-process natrium on a free port, on its own runtime
+//! thread, plus raw-socket helpers.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use natrium::options::Options;
+use natrium::server::{Server, ServerState, StopHandle};
+
+/// A server running on its own thread; stopped on drop.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub state: Arc<ServerState>,
+    stop: StopHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub fn start() -> TestServer {
+        Self::with(|_| {})
+    }
+
+    /// Starts with defaults changed by `f` (host/port are forced to 127.0.0.1:0).
+    pub fn with(f: impl FnOnce(&mut Options)) -> TestServer {
+        let mut opts = Options::default();
+        f(&mut opts);
+        opts.host = "127.0.0.1".into();
+        opts.port = 0;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let server = Server::bind(opts).await.expect("bind");
+                tx.send((
+                    server.local_addr(),
+                    server.state.clone(),
+                    server.stop_handle(),
+                ))
+                .expect("send");
+                server.run().await;
+            });
+        });
+        let (addr, state, stop) = rx.recv().expect("server started");
+        TestServer {
+            addr,
+            state,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://{}", self.addr)
+    }
+
+    /// A raw client that has read the INFO line.
+    pub fn raw(&self) -> Raw {
+        let mut r = Raw::connect(self.addr);
+        let info = r.read_line();
+        assert!(info.starts_with("INFO {"), "expected INFO, got {info:?}");
+        r
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop.stop();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A blocking raw-protocol client with a read timeout.
+pub struct Raw {
+    pub sock: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Raw {
+    pub fn connect(addr: SocketAddr) -> Raw {
+        let sock = TcpStream::connect(addr).expect("connect");
+        sock.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        sock.set_nodelay(true).expect("nodelay");
+        Raw {
+            sock,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.sock.write_all(bytes).expect("write");
+    }
+
+    /// Sends one byte at a time (split reads everywhere).
+    pub fn send_bytewise(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.sock.write_all(&[*b]).expect("write");
+            self.sock.flush().expect("flush");
+        }
+    }
+
+    fn fill(&mut self) -> bool {
+        let mut tmp = [0u8; 65536];
+        match self.sock.read(&mut tmp) {
+            Ok(0) => false,
+            Ok(n) => {
+                self.buf.extend_from_slice(&tmp[..n]);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Next CRLF-terminated line, without the CRLF; "" if the connection closed.
+    pub fn read_line(&mut self) -> String {
+        loop {
+            if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let line: Vec<u8> = self.buf.drain(..i + 2).collect();
+                return String::from_utf8_lossy(&line[..i]).into_owned();
+            }
+            if !self.fill() {
+                return String::new();
+            }
+        }
+    }
+
+    /// Exactly `n` bytes (a payload plus its CRLF, say).
+    pub fn read_exact(&mut self, n: usize) -> Vec<u8> {
+        while self.buf.len() < n {
+            if !self.fill() {
+                break;
+            }
+        }
+        let n = n.min(self.buf.len());
+        self.buf.drain(..n).collect()
+    }
+
+    /// Reads everything until `expected` has arrived, or the timeout.
+    pub fn expect(&mut self, expected: &[u8]) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.buf.len() < expected.len() && Instant::now() < deadline {
+            if !self.fill() {
+                break;
+            }
+        }
+        let got = self.read_exact(expected.len());
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(expected),
+            "unexpected bytes from server"
+        );
+    }
+
+    /// Skips server PINGs (answering them) and returns the next other line.
+    pub fn next_non_ping(&mut self) -> String {
+        loop {
+            let l = self.read_line();
+            if l == "PING" {
+                self.send(b"PONG\r\n");
+                continue;
+            }
+            return l;
+        }
+    }
+
+    /// True once the server has closed the connection (reads until EOF).
+    pub fn closed(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            let mut tmp = [0u8; 4096];
+            match self.sock.read(&mut tmp) {
+                Ok(0) => return true,
+                Ok(n) => self.buf.extend_from_slice(&tmp[..n]),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    return false
+                }
+                Err(_) => return true,
+            }
+        }
+        false
+    }
+
+    /// Round trip: PING, wait for PONG; returns everything received before it.
+    pub fn flush(&mut self) -> String {
+        self.send(b"PING\r\n");
+        let mut before = String::new();
+        loop {
+            let l = self.read_line();
+            if l == "PONG" || l.is_empty() {
+                return before;
+            }
+            before.push_str(&l);
+            before.push('\n');
+        }
+    }
+}
