@@ -9,7 +9,11 @@ use natrium::server::{Server, VERSION};
 
 /// Command line, with nats-server's flag names.
 #[derive(clap::Parser, Debug)]
-#[command(name = "natrium", disable_version_flag = true, about = "A NATS protocol message server")]
+#[command(
+    name = "natrium",
+    disable_version_flag = true,
+    about = "A NATS protocol message server"
+)]
 struct Cli {
     /// Client address to listen on.
     #[arg(short = 'a', long = "addr", alias = "net")]
@@ -42,6 +46,12 @@ struct Cli {
     /// JetStream storage directory (accepted and ignored: no JetStream).
     #[arg(long = "store_dir", alias = "sd")]
     store_dir: Option<PathBuf>,
+    /// Configuration file.
+    #[arg(short = 'c', long = "config")]
+    config: Option<PathBuf>,
+    /// Test the configuration file and exit.
+    #[arg(short = 't')]
+    test_config: bool,
     /// Flags of features that are not built yet: rejected, never ignored.
     #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
     rest: Vec<String>,
@@ -75,13 +85,40 @@ fn normalize_args(args: impl Iterator<Item = String>) -> Vec<String> {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse_from(normalize_args(std::env::args()));
     if cli.version {
-        println!("natrium: v{} (nats-server v{VERSION} protocol)", env!("CARGO_PKG_VERSION"));
+        println!(
+            "natrium: v{} (nats-server v{VERSION} protocol)",
+            env!("CARGO_PKG_VERSION")
+        );
         return Ok(());
     }
     if let Some(flag) = cli.rest.first() {
         anyhow::bail!("flag or argument {flag:?} is not supported by this natrium build");
     }
     let mut opts = Options::default();
+    let mut warnings = Vec::new();
+    if let Some(path) = &cli.config {
+        match natrium::config::load(path) {
+            Ok((o, w)) => {
+                opts = o;
+                warnings = w;
+            }
+            Err(e) => {
+                eprintln!("nats-server: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    if cli.test_config {
+        let Some(path) = &cli.config else {
+            eprintln!("nats-server: -t needs a configuration file (-c FILE)");
+            std::process::exit(1);
+        };
+        for w in &warnings {
+            eprintln!("nats-server: {}: {w}", path.display());
+        }
+        println!("nats-server: configuration file {} test is successful", path.display());
+        return Ok(());
+    }
     if let Some(a) = cli.addr {
         opts.host = a;
     }
@@ -106,20 +143,28 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn run(opts: Options) -> anyhow::Result<()> {
-    natrium::logging::init(opts.log_file.as_deref(), opts.debug, opts.trace, opts.logtime)?;
+    natrium::logging::init(
+        opts.log_file.as_deref(),
+        opts.debug,
+        opts.trace,
+        opts.logtime,
+    )?;
     if let Some(pid) = &opts.pid_file {
         std::fs::write(pid, std::process::id().to_string())
             .with_context(|| format!("cannot write pid file {}", pid.display()))?;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let server = Server::bind(opts).await?;
         let stop = server.stop_handle();
         tokio::spawn(async move {
             use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut int), Ok(mut term)) =
-                (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-            else {
+            let (Ok(mut int), Ok(mut term)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
                 return;
             };
             tokio::select! {
