@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Side-by-side throughput of natrium and nats-server under the independent Go
+load generator `natsload` (shared/peers). One run, alternating A B A B; prints
+medians, the ratio natrium / nats-server, and each server's CPU time per message
+(utime+stime from /proc/PID/stat, independent of the load generator's speed).
+
+Usage: scripts/natsload_compare.py [--rounds 3] [--natrium target/release/natrium]
+       [--natsload target/peers/natsload] [--scale 1.0]
+Servers are pinned to CPU 0 and the load generator to CPU 1 (taskset).
+"""
+import argparse, os, socket, statistics, subprocess, sys, time
+
+WORKLOADS = [
+    # name, natsload args, messages the server handles per published message
+    ("pub-only 16 B", ["-mode", "pub", "-np", "1", "-ms", "16"], 2_000_000, 1),
+    ("1→1 16 B", ["-mode", "pubsub", "-np", "1", "-ns", "1", "-ms", "16"], 1_000_000, 2),
+    ("1→1 128 B", ["-mode", "pubsub", "-np", "1", "-ns", "1", "-ms", "128"], 1_000_000, 2),
+    ("1→4 128 B", ["-mode", "pubsub", "-np", "1", "-ns", "4", "-ms", "128"], 500_000, 5),
+]
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+def wait_port(port, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close(); return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"server on port {port} did not start")
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime (fields 14, 15)
+
+def run_load(natsload, port, args, n):
+    cmd = ["taskset", "-c", "1", natsload, "-s", f"nats://127.0.0.1:{port}", "-n", str(n)] + args
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if out.returncode != 0:
+        raise SystemExit(f"natsload failed: {out.stderr.strip()}")
+    vals = {}
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 2:
+            vals[parts[0]] = float(parts[1])
+    return vals
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--natrium", default="target/release/natrium")
+    ap.add_argument("--natsload", default="target/peers/natsload")
+    ap.add_argument("--nats-server", default="nats-server")
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply message counts")
+    a = ap.parse_args()
+    hz = os.sysconf("SC_CLK_TCK")
+    servers = {}
+    procs = []
+    for name, cmd in (("natrium", [a.natrium]), ("nats-server", [a.nats_server])):
+        port = free_port()
+        p = subprocess.Popen(["taskset", "-c", "0"] + cmd + ["-a", "127.0.0.1", "-p", str(port)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(p)
+        wait_port(port)
+        servers[name] = (port, p.pid)
+    try:
+        print(f"# {os.cpu_count()} cores; {open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()}")
+        print(f"# rounds={a.rounds}, alternating natrium / nats-server, server on CPU 0, natsload on CPU 1")
+        print("| workload | metric | natrium (median) | nats-server (median) | ratio | natrium CPU ns/msg | nats-server CPU ns/msg |")
+        print("|---|---|---|---|---|---|---|")
+        for wname, args, n, handled in WORKLOADS:
+            n = max(1000, int(n * a.scale))
+            res = {s: {} for s in servers}
+            cpu = {s: [] for s in servers}
+            for _ in range(a.rounds):
+                for s, (port, pid) in servers.items():
+                    t0 = cpu_ticks(pid)
+                    vals = run_load(a.natsload, port, args, n)
+                    t1 = cpu_ticks(pid)
+                    cpu[s].append((t1 - t0) / hz * 1e9 / (n * handled))
+                    for k, v in vals.items():
+                        res[s].setdefault(k, []).append(v)
+            for metric in res["natrium"]:
+                mn = statistics.median(res["natrium"][metric])
+                mg = statistics.median(res["nats-server"][metric])
+                print(f"| {wname} | {metric} | {mn:,.0f} | {mg:,.0f} | {mn / mg:.2f}× | "
+                      f"{statistics.median(cpu['natrium']):.0f} | {statistics.median(cpu['nats-server']):.0f} |")
+            sys.stdout.flush()
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait()
+
+if __name__ == "__main__":
+    main()
