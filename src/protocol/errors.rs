@@ -35,6 +35,9 @@ pub enum ProtocolError {
     BadArgs { op: &'static str },
     #[error("payload not followed by CRLF")]
     BadPayloadEnd,
+    /// The client sent `-ERR`; the reference closes it without a reply.
+    #[error("client sent -ERR")]
+    ClientErr,
 }
 
 impl ProtocolError {
@@ -45,7 +48,7 @@ impl ProtocolError {
             ProtocolError::UnknownOp | ProtocolError::BadPayloadEnd => Some(text::UNKNOWN_OP),
             ProtocolError::ControlLineTooLong(_) => Some(text::MAX_CONTROL_LINE),
             ProtocolError::PayloadTooLarge { .. } => Some(text::MAX_PAYLOAD),
-            ProtocolError::BadArgs { .. } => None,
+            ProtocolError::BadArgs { .. } | ProtocolError::ClientErr => None,
         }
     }
 }
