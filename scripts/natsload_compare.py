@@ -54,11 +54,15 @@ def main():
     ap.add_argument("--natsload", default="target/peers/natsload")
     ap.add_argument("--nats-server", default="nats-server")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply message counts")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=BINARY",
+                    help="another natrium build to alternate with (reported against nats-server)")
     a = ap.parse_args()
     hz = os.sysconf("SC_CLK_TCK")
     servers = {}
     procs = []
-    for name, cmd in (("natrium", [a.natrium]), ("nats-server", [a.nats_server])):
+    candidates = [("natrium", [a.natrium]), ("nats-server", [a.nats_server])]
+    candidates += [(v.split("=", 1)[0], [v.split("=", 1)[1]]) for v in a.variant]
+    for name, cmd in candidates:
         port = free_port()
         p = subprocess.Popen(["taskset", "-c", "0"] + cmd + ["-a", "127.0.0.1", "-p", str(port)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -82,11 +86,13 @@ def main():
                     cpu[s].append((t1 - t0) / hz * 1e9 / (n * handled))
                     for k, v in vals.items():
                         res[s].setdefault(k, []).append(v)
-            for metric in res["natrium"]:
-                mn = statistics.median(res["natrium"][metric])
-                mg = statistics.median(res["nats-server"][metric])
-                print(f"| {wname} | {metric} | {mn:,.0f} | {mg:,.0f} | {mn / mg:.2f}× | "
-                      f"{statistics.median(cpu['natrium']):.0f} | {statistics.median(cpu['nats-server']):.0f} |")
+            for mine in [s for s in servers if s != "nats-server"]:
+                for metric in res[mine]:
+                    mn = statistics.median(res[mine][metric])
+                    mg = statistics.median(res["nats-server"][metric])
+                    label = wname if mine == "natrium" else f"{wname} [{mine}]"
+                    print(f"| {label} | {metric} | {mn:,.0f} | {mg:,.0f} | {mn / mg:.2f}× | "
+                          f"{statistics.median(cpu[mine]):.0f} | {statistics.median(cpu['nats-server']):.0f} |")
             sys.stdout.flush()
     finally:
         for p in procs:

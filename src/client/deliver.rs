@@ -15,6 +15,10 @@ use crate::protocol::encode;
 use crate::protocol::PubArgs;
 use crate::server::ServerState;
 
+/// Payloads up to this size (with CRLF) are copied next to their MSG line
+/// instead of queued as a shared slice: see docs/PERFORMANCE.md for the measurement.
+const INLINE_MAX: usize = 256;
+
 /// A parsed PUB/HPUB seen through its frame.
 pub struct Message<'a> {
     pub frame: &'a Bytes,
@@ -37,6 +41,9 @@ impl Message<'_> {
 /// the end of the batch and a cheap random source for queue groups.
 pub struct Fanout {
     wake: Vec<Arc<ClientShared>>,
+    /// A subscriber whose backlog is over half its bound: the publisher pauses
+    /// for it (briefly, bounded) at the end of the batch.
+    stall: Option<Arc<ClientShared>>,
     batch: u64,
     rng: u64,
 }
@@ -45,6 +52,7 @@ impl Fanout {
     pub fn new(seed: u64) -> Self {
         Fanout {
             wake: Vec::with_capacity(16),
+            stall: None,
             batch: 0,
             rng: seed | 1,
         }
@@ -55,11 +63,13 @@ impl Fanout {
         self.batch = srv.next_batch_id();
     }
 
-    /// Wakes every writer that got something in this batch, once.
-    pub fn end_batch(&mut self) {
+    /// Wakes every writer that got something in this batch, once. Returns a
+    /// subscriber the publisher should wait for before reading more.
+    pub fn end_batch(&mut self) -> Option<Arc<ClientShared>> {
         for c in self.wake.drain(..) {
             c.out.wake.notify_one();
         }
+        self.stall.take()
     }
 
     /// Registers `client` for the end-of-batch wake-up (the caller holds its lock).
@@ -168,9 +178,17 @@ impl Fanout {
             Some(h) => encode::hmsg_line(b, subject, &sub.sid, reply, h, body_len),
             None => encode::msg_line(b, subject, &sub.sid, reply, body_len),
         });
-        st.push_shared(msg.frame.slice(body_start..body_end + 2));
+        let body = &msg.frame[body_start..body_end + 2];
+        if body.len() <= INLINE_MAX {
+            st.push_inline(body);
+        } else {
+            st.push_shared(msg.frame.slice(body_start..body_end + 2));
+        }
         st.out_msgs += 1;
         st.out_bytes += body_len as u64;
+        if self.stall.is_none() && st.wants_stall(srv.max_pending()) {
+            self.stall = Some(client.clone());
+        }
         let mut mark = st.flush_mark;
         self.mark(client, &mut mark);
         st.flush_mark = mark;

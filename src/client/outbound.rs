@@ -103,6 +103,16 @@ impl OutState {
         self.closing.is_some()
     }
 
+    fn pending_sub(&mut self, written: usize) {
+        self.pending = self.pending.saturating_sub(written);
+    }
+
+    /// Over half of `max_pending`: publishers should pause briefly (flow control
+    /// before the hard slow-consumer cut).
+    pub fn wants_stall(&self, max_pending: usize) -> bool {
+        self.pending > max_pending / 2
+    }
+
     /// Room for `len` more bytes under `max_pending`?
     pub fn has_room(&self, len: usize, max_pending: usize) -> bool {
         self.pending + len <= max_pending
@@ -154,6 +164,8 @@ pub struct Outbound {
     state: Mutex<OutState>,
     /// Wakes the writer: once per read batch that queued something.
     pub wake: Notify,
+    /// Wakes publishers stalled on this client's backlog after each write.
+    pub drained: Notify,
 }
 
 impl Default for Outbound {
@@ -167,6 +179,7 @@ impl Outbound {
         Outbound {
             state: Mutex::new(OutState::default()),
             wake: Notify::new(),
+            drained: Notify::new(),
         }
     }
 
@@ -261,8 +274,8 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
                 return CloseReason::SlowConsumerWriteDeadline;
             }
         }
-        let mut st = out.lock();
-        st.pending = st.pending.saturating_sub(written);
+        out.lock().pending_sub(written);
+        out.drained.notify_waiters();
     }
 }
 

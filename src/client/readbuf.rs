@@ -32,7 +32,11 @@ impl Default for ReadBuf {
 
 impl ReadBuf {
     pub fn new() -> Self {
-        ReadBuf { cur: BytesMut::with_capacity(INITIAL), spares: VecDeque::new(), size: INITIAL }
+        ReadBuf {
+            cur: BytesMut::with_capacity(INITIAL),
+            spares: VecDeque::new(),
+            size: INITIAL,
+        }
     }
 
     /// Makes room for a read: at least `need` bytes in total (a large payload) and

@@ -55,6 +55,7 @@ struct Reader {
     connect: ConnectInfo,
     subs: HashMap<Bytes, Arc<Subscription>>,
     fanout: Fanout,
+    stall: Option<Arc<ClientShared>>,
     pings_out: u32,
     in_msgs: u64,
     in_bytes: u64,
@@ -80,6 +81,7 @@ impl Reader {
             connect: ConnectInfo::default(),
             subs: HashMap::new(),
             fanout: Fanout::new(seed),
+            stall: None,
             pings_out: 0,
             in_msgs: 0,
             in_bytes: 0,
@@ -113,6 +115,9 @@ impl Reader {
                             self.me.out.close_with(reason, err);
                             return reason;
                         }
+                        if let Some(target) = self.stall.take() {
+                            stall_for(&target, self.srv.max_pending()).await;
+                        }
                     }
                 },
                 _ = ping.tick() => {
@@ -131,7 +136,7 @@ impl Reader {
     fn process(&mut self, buf: &mut BytesMut) -> Result<(), Close> {
         self.fanout.begin_batch(&self.srv);
         let result = self.process_ops(buf);
-        self.fanout.end_batch();
+        self.stall = self.fanout.end_batch();
         self.me.in_msgs.store(self.in_msgs, Ordering::Relaxed);
         self.me.in_bytes.store(self.in_bytes, Ordering::Relaxed);
         self.me
@@ -339,6 +344,31 @@ impl Reader {
         let subs: Vec<_> = self.subs.drain().map(|(_, s)| s).collect();
         for sub in subs {
             self.remove_from_sublist(&sub);
+        }
+    }
+}
+
+/// Longest a publisher pauses for one backlogged subscriber (as nats-server's
+/// producer stall): long enough for the writer to drain, short enough that a
+/// stuck subscriber only costs the publisher this much before it is cut off.
+const STALL_MAX: Duration = Duration::from_millis(20);
+
+/// Waits until `target`'s backlog is under half its bound, its connection
+/// closes, or `STALL_MAX` passes.
+async fn stall_for(target: &ClientShared, max_pending: usize) {
+    let deadline = tokio::time::Instant::now() + STALL_MAX;
+    loop {
+        let drained = target.out.drained.notified();
+        tokio::pin!(drained);
+        drained.as_mut().enable();
+        {
+            let st = target.out.lock();
+            if st.is_closing() || !st.wants_stall(max_pending) {
+                return;
+            }
+        }
+        if tokio::time::timeout_at(deadline, drained).await.is_err() {
+            return;
         }
     }
 }
