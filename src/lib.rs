@@ -6,10 +6,10 @@
 //! loop, registry and lifecycle (`server`).
 
 pub mod client;
+pub mod config;
+pub mod logging;
+pub mod options;
 pub mod protocol;
 pub mod server;
 pub mod subject;
 pub mod sublist;
-pub mod logging;
-pub mod options;
-pub mod config;

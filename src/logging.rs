@@ -20,7 +20,10 @@ use tracing_subscriber::registry::LookupSpan;
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     #[error("cannot open log file {path}: {source}")]
-    Open { path: PathBuf, source: std::io::Error },
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("a global logger is already installed")]
     AlreadySet,
 }
@@ -111,7 +114,10 @@ fn open_append(path: &Path) -> Result<File, LogError> {
         .create(true)
         .append(true)
         .open(path)
-        .map_err(|source| LogError::Open { path: path.to_path_buf(), source })
+        .map_err(|source| LogError::Open {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// One log line's writer.
@@ -168,7 +174,10 @@ pub fn init(
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(target.clone())
-        .event_format(NatsFormat { pid: std::process::id(), logtime })
+        .event_format(NatsFormat {
+            pid: std::process::id(),
+            logtime,
+        })
         .finish();
     tracing::subscriber::set_global_default(subscriber).map_err(|_| LogError::AlreadySet)?;
     Ok(target)

@@ -29,7 +29,10 @@ pub const VERSION: &str = "2.10.0";
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: String, source: std::io::Error },
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
 }
 
 /// Counters summed over closed connections (live ones are summed on demand).
@@ -99,7 +102,10 @@ impl ServerState {
         let o = self.opts();
         let info = ServerInfo {
             server_id: self.server_id.clone(),
-            server_name: o.server_name.clone().unwrap_or_else(|| self.server_id.clone()),
+            server_name: o
+                .server_name
+                .clone()
+                .unwrap_or_else(|| self.server_id.clone()),
             version: VERSION.to_string(),
             proto: 1,
             go: "natrium (rust)".to_string(),
@@ -125,7 +131,11 @@ impl ServerState {
 
     pub fn note_slow_consumer(&self, client: &ClientShared) {
         self.slow_consumers.fetch_add(1, Ordering::Relaxed);
-        tracing::info!("{} - cid:{} - Slow Consumer Detected", client.addr, client.cid);
+        tracing::info!(
+            "{} - cid:{} - Slow Consumer Detected",
+            client.addr,
+            client.cid
+        );
     }
 
     /// Live connections, for monitoring and shutdown.
@@ -145,8 +155,10 @@ impl ServerState {
     pub fn unregister(&self, client: &ClientShared, reason: CloseReason) {
         self.lock_clients().remove(&client.cid);
         let t = &self.closed_totals;
-        t.in_msgs.fetch_add(client.in_msgs.load(Ordering::Relaxed), Ordering::Relaxed);
-        t.in_bytes.fetch_add(client.in_bytes.load(Ordering::Relaxed), Ordering::Relaxed);
+        t.in_msgs
+            .fetch_add(client.in_msgs.load(Ordering::Relaxed), Ordering::Relaxed);
+        t.in_bytes
+            .fetch_add(client.in_bytes.load(Ordering::Relaxed), Ordering::Relaxed);
         let st = client.out.lock();
         t.out_msgs.fetch_add(st.out_msgs, Ordering::Relaxed);
         t.out_bytes.fetch_add(st.out_bytes, Ordering::Relaxed);
@@ -162,7 +174,10 @@ impl ServerState {
 
 /// Unix time in nanoseconds, for activity stamps.
 pub fn unix_nanos() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
 }
 
 fn make_server_id() -> String {
@@ -202,15 +217,27 @@ impl Server {
     /// Binds the listener (port 0 picks a free one) and prepares the state.
     pub async fn bind(opts: Options) -> Result<Server, ServerError> {
         let hostport = format!("{}:{}", opts.host, opts.port);
-        let listener = TcpListener::bind(&hostport)
-            .await
-            .map_err(|source| ServerError::Listen { addr: hostport.clone(), source })?;
+        let listener =
+            TcpListener::bind(&hostport)
+                .await
+                .map_err(|source| ServerError::Listen {
+                    addr: hostport.clone(),
+                    source,
+                })?;
         let addr = listener
             .local_addr()
-            .map_err(|source| ServerError::Listen { addr: hostport, source })?;
+            .map_err(|source| ServerError::Listen {
+                addr: hostport,
+                source,
+            })?;
         let state = Arc::new(ServerState::new(opts, addr.port()));
         let (stop_tx, _) = watch::channel(false);
-        Ok(Server { state, listener, addr, stop_tx })
+        Ok(Server {
+            state,
+            listener,
+            addr,
+            stop_tx,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -226,9 +253,16 @@ impl Server {
         let opts = self.state.opts();
         tracing::info!("Starting nats-server (natrium)");
         tracing::info!("  Version:  {}", VERSION);
-        tracing::info!("  Name:     {}", opts.server_name.as_deref().unwrap_or(&self.state.server_id));
+        tracing::info!(
+            "  Name:     {}",
+            opts.server_name.as_deref().unwrap_or(&self.state.server_id)
+        );
         tracing::info!("  ID:       {}", self.state.server_id);
-        tracing::info!("Listening for client connections on {}:{}", opts.host, self.addr.port());
+        tracing::info!(
+            "Listening for client connections on {}:{}",
+            opts.host,
+            self.addr.port()
+        );
         tracing::info!("Server is ready");
         drop(opts);
         let mut stop_rx = self.stop_tx.subscribe();
@@ -270,7 +304,10 @@ impl Server {
             tokio::spawn(async move {
                 let info = state.info_line(cid, &addr);
                 shared.out.send_now(&info);
-                shared.out.close_with(CloseReason::MaxConnectionsExceeded, Some(text::MAX_CONNECTIONS));
+                shared.out.close_with(
+                    CloseReason::MaxConnectionsExceeded,
+                    Some(text::MAX_CONNECTIONS),
+                );
                 let deadline = state.opts().write_deadline;
                 client::outbound::run_writer(&shared.out, wr, deadline).await;
             });

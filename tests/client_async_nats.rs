@@ -49,7 +49,11 @@ async fn wildcards_star_and_full() {
     }
     assert_eq!(got, ["a.b.c", "a.b", "a.x.y.z"]);
     // Nothing more arrives for `a.*.c`.
-    assert!(tokio::time::timeout(Duration::from_millis(200), star.next()).await.is_err());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), star.next())
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -79,7 +83,10 @@ async fn queue_group_of_three_shares_exactly() {
         per_member.push(count);
     }
     assert_eq!(seen.len(), N, "every message delivered exactly once");
-    assert!(per_member.iter().all(|c| *c > 0), "every member got some: {per_member:?}");
+    assert!(
+        per_member.iter().all(|c| *c > 0),
+        "every member got some: {per_member:?}"
+    );
 }
 
 #[tokio::test]
@@ -97,7 +104,10 @@ async fn request_reply() {
     });
     let nc = connect(&server).await;
     for i in 0..20 {
-        let r = nc.request("svc.echo", format!("ping {i}").into()).await.unwrap();
+        let r = nc
+            .request("svc.echo", format!("ping {i}").into())
+            .await
+            .unwrap();
         assert_eq!(r.payload, Bytes::from(format!("ping {i}")));
     }
 }
@@ -120,11 +130,16 @@ async fn headers_round_trip() {
     headers.insert("X-Trace", "abc");
     headers.append("X-Multi", "1");
     headers.append("X-Multi", "2");
-    nc.publish_with_headers("h", headers, "body".into()).await.unwrap();
+    nc.publish_with_headers("h", headers, "body".into())
+        .await
+        .unwrap();
     let m = next(&mut sub).await;
     let h = m.headers.expect("headers");
     assert_eq!(h.get("X-Trace").map(|v| v.as_str()), Some("abc"));
-    let multi: Vec<_> = h.get_all("X-Multi").map(|v| v.as_str().to_string()).collect();
+    let multi: Vec<_> = h
+        .get_all("X-Multi")
+        .map(|v| v.as_str().to_string())
+        .collect();
     assert_eq!(multi, ["1", "2"]);
     assert_eq!(m.payload, Bytes::from("body"));
 }
@@ -135,7 +150,10 @@ async fn one_mib_payload() {
     let nc = connect(&server).await;
     let mut sub = nc.subscribe("big").await.unwrap();
     nc.flush().await.unwrap();
-    let payload: Bytes = (0..1024 * 1024).map(|i| (i % 251) as u8).collect::<Vec<_>>().into();
+    let payload: Bytes = (0..1024 * 1024)
+        .map(|i| (i % 251) as u8)
+        .collect::<Vec<_>>()
+        .into();
     nc.publish("big", payload.clone()).await.unwrap();
     let m = next(&mut sub).await;
     assert_eq!(m.payload.len(), payload.len());
@@ -148,7 +166,10 @@ async fn over_max_payload_is_rejected() {
     let nc = connect(&server).await;
     assert_eq!(nc.server_info().max_payload, 1024);
     let err = nc.publish("big", vec![0u8; 2048].into()).await;
-    assert!(err.is_err(), "client refuses a payload over the server's max_payload");
+    assert!(
+        err.is_err(),
+        "client refuses a payload over the server's max_payload"
+    );
     // The raw protocol path closes with the reference error.
     let mut raw = server.raw();
     raw.send(b"PUB big 2048\r\n");
@@ -185,7 +206,13 @@ async fn slow_consumer_is_cut_while_healthy_subscriber_gets_everything() {
     publisher.flush().await.unwrap();
     assert_eq!(reader.await.unwrap(), N, "healthy subscriber lost messages");
     assert!(stuck.closed(), "slow consumer was not disconnected");
-    assert!(server.state.slow_consumers.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    assert!(
+        server
+            .state
+            .slow_consumers
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
 }
 
 #[tokio::test]
@@ -202,7 +229,10 @@ async fn a_thousand_connections_subscribe_and_receive() {
     }
     let publisher = connect(&server).await;
     for i in 0..1000 {
-        publisher.publish(format!("conn.{i}"), "hi".into()).await.unwrap();
+        publisher
+            .publish(format!("conn.{i}"), "hi".into())
+            .await
+            .unwrap();
     }
     publisher.publish("conn.all", "x".into()).await.unwrap();
     publisher.flush().await.unwrap();

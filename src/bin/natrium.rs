@@ -116,7 +116,10 @@ fn main() -> anyhow::Result<()> {
         for w in &warnings {
             eprintln!("nats-server: {}: {w}", path.display());
         }
-        println!("nats-server: configuration file {} test is successful", path.display());
+        println!(
+            "nats-server: configuration file {} test is successful",
+            path.display()
+        );
         return Ok(());
     }
     if let Some(a) = cli.addr {

@@ -52,7 +52,9 @@ impl ServerInfo {
         line.extend_from_slice(itoa::Buffer::new().format(client_id).as_bytes());
         line.extend_from_slice(b",\"client_ip\":");
         line.extend_from_slice(
-            serde_json::to_string(client_ip).unwrap_or_else(|_| "\"\"".into()).as_bytes(),
+            serde_json::to_string(client_ip)
+                .unwrap_or_else(|_| "\"\"".into())
+                .as_bytes(),
         );
         line.extend_from_slice(b"} \r\n");
         line
