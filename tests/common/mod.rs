@@ -206,3 +206,19 @@ impl Raw {
         }
     }
 }
+
+impl Raw {
+    /// Next CRLF-terminated line without the CRLF, or `None` once the
+    /// connection closed (unlike `read_line`, an empty line is `Some("")`).
+    pub fn try_read_line(&mut self) -> Option<String> {
+        loop {
+            if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let line: Vec<u8> = self.buf.drain(..i + 2).collect();
+                return Some(String::from_utf8_lossy(&line[..i]).into_owned());
+            }
+            if !self.fill() {
+                return None;
+            }
+        }
+    }
+}
