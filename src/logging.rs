@@ -174,6 +174,7 @@ pub fn init(
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(target.clone())
+        .log_internal_errors(false)
         .event_format(NatsFormat {
             pid: std::process::id(),
             logtime,

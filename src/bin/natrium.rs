@@ -73,8 +73,8 @@ fn normalize_args(args: impl Iterator<Item = String>) -> Vec<String> {
             out.push("-V".into());
         } else if body == "sl" || body.starts_with("sl=") {
             out.push(format!("--signal{}", &body[2..]));
-        } else if body.starts_with("T=") || body.starts_with("D=") || body.starts_with("V=") {
-            out.push(a);
+        } else if let Some(v) = body.strip_prefix("T=") {
+            out.push(format!("--logtime={v}"));
         } else {
             out.push(format!("-{a}"));
         }
