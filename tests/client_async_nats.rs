@@ -182,7 +182,7 @@ async fn slow_consumer_is_cut_while_healthy_subscriber_gets_everything() {
     let server = common::TestServer::with(|o| o.max_pending = 256 * 1024);
     // A subscriber that never reads.
     let mut stuck = server.raw();
-    stuck.send(b"CONNECT {}\r\nSUB flood 1\r\n");
+    stuck.send(b"CONNECT {\"verbose\":false}\r\nSUB flood 1\r\n");
     assert_eq!(stuck.flush(), "");
     let healthy = connect(&server).await;
     let mut sub = healthy.subscribe("flood").await.unwrap();

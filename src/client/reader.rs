@@ -78,7 +78,12 @@ impl Reader {
             srv,
             me,
             parser,
-            connect: ConnectInfo::default(),
+            // Before CONNECT: no +OK and no pedantic checks.
+            connect: ConnectInfo {
+                verbose: false,
+                pedantic: false,
+                ..ConnectInfo::default()
+            },
             subs: HashMap::new(),
             fanout: Fanout::new(seed),
             stall: None,
@@ -255,11 +260,18 @@ impl Reader {
         self.in_msgs += 1;
         self.in_bytes += msg.args.payload_len as u64;
         let literal_only = subject::has_wildcard(subject);
-        if literal_only || (self.connect.pedantic && subject::validate_publish(subject).is_err()) {
+        let malformed = subject::has_empty_token(subject);
+        if literal_only || (self.connect.pedantic && malformed) {
+            // As the reference: the -ERR, then the +OK of a verbose client.
             self.send_err(text::INVALID_PUB_SUBJECT);
             if !literal_only {
+                self.ok();
                 return;
             }
+        }
+        self.ok();
+        if malformed {
+            return;
         }
         let delivered =
             self.fanout
@@ -267,7 +279,6 @@ impl Reader {
         if delivered == 0 && self.connect.no_responders && !msg.reply().is_empty() {
             self.fanout.no_responders(&self.srv, &self.me, msg);
         }
-        self.ok();
     }
 
     fn on_sub(&mut self, subject: Bytes, queue: Option<Bytes>, sid: Bytes) {

@@ -6,7 +6,8 @@
 use serde::Deserialize;
 
 /// CONNECT JSON. Unknown fields are ignored, as by nats-server; missing ones take
-/// the protocol defaults (`verbose` off, `echo` on).
+/// nats-server's defaults: `verbose`, `pedantic` and `echo` on (every real client
+/// sends the first two explicitly).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct ConnectInfo {
@@ -32,8 +33,8 @@ pub struct ConnectInfo {
 impl Default for ConnectInfo {
     fn default() -> Self {
         ConnectInfo {
-            verbose: false,
-            pedantic: false,
+            verbose: true,
+            pedantic: true,
             echo: true,
             tls_required: false,
             user: None,
