@@ -5,7 +5,7 @@
 //! deliver messages (that is `client`); connections reach it only through
 //! `ServerState`'s methods.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,7 +16,7 @@ use crossbeam_utils::CachePadded;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::client::{self, ClientShared, CloseReason, SubRef};
+use crate::client::{self, ClientShared, CloseReason, ConnSnapshot, SubRef};
 use crate::options::Options;
 use crate::protocol::errors::text;
 use crate::protocol::ServerInfo;
@@ -60,6 +60,20 @@ pub struct ServerState {
     pub closed_totals: Totals,
     pub start: SystemTime,
     shutting_down: AtomicBool,
+    /// The last `MAX_CLOSED` closed connections, oldest first, for `/connz`.
+    closed: Mutex<VecDeque<ConnSnapshot>>,
+}
+
+/// Closed connections kept for `/connz?state=closed`, as nats-server.
+pub const MAX_CLOSED: usize = 10_000;
+
+/// Server-wide message and byte counts (live connections plus closed ones).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub in_msgs: u64,
+    pub in_bytes: u64,
+    pub out_msgs: u64,
+    pub out_bytes: u64,
 }
 
 impl ServerState {
@@ -79,6 +93,7 @@ impl ServerState {
             closed_totals: Totals::default(),
             start: SystemTime::now(),
             shutting_down: AtomicBool::new(false),
+            closed: Mutex::new(VecDeque::new()),
         };
         state.rebuild_info(port);
         state
@@ -151,9 +166,49 @@ impl ServerState {
         self.clients.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Closed connections, oldest first.
+    pub fn closed_connections(&self) -> Vec<ConnSnapshot> {
+        let closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
+        closed.iter().cloned().collect()
+    }
+
+    /// Totals over the server's life: closed connections plus live ones.
+    pub fn counts(&self) -> Counts {
+        let t = &self.closed_totals;
+        let mut c = Counts {
+            in_msgs: t.in_msgs.load(Ordering::Relaxed),
+            in_bytes: t.in_bytes.load(Ordering::Relaxed),
+            out_msgs: t.out_msgs.load(Ordering::Relaxed),
+            out_bytes: t.out_bytes.load(Ordering::Relaxed),
+        };
+        for client in self.clients() {
+            c.in_msgs += client.in_msgs.load(Ordering::Relaxed);
+            c.in_bytes += client.in_bytes.load(Ordering::Relaxed);
+            let st = client.out.lock();
+            c.out_msgs += st.out_msgs;
+            c.out_bytes += st.out_bytes;
+        }
+        c
+    }
+
+    /// True once shutdown has begun (health checks report it).
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+
     /// Called by a connection's task when it has fully closed.
     pub fn unregister(&self, client: &ClientShared, reason: CloseReason) {
         self.lock_clients().remove(&client.cid);
+        let mut snap = client.snapshot(true);
+        snap.stop = Some(SystemTime::now());
+        snap.reason = Some(reason.as_str());
+        {
+            let mut closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
+            if closed.len() >= MAX_CLOSED {
+                closed.pop_front();
+            }
+            closed.push_back(snap);
+        }
         let t = &self.closed_totals;
         t.in_msgs
             .fetch_add(client.in_msgs.load(Ordering::Relaxed), Ordering::Relaxed);

@@ -200,6 +200,9 @@ impl Fanout {
                 .is_ok()
             {
                 client.num_subs.fetch_sub(1, Ordering::Relaxed);
+                if let Ok(mut list) = client.subjects.lock() {
+                    list.remove(&sub.sid);
+                }
             }
         }
         true

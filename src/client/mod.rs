@@ -10,11 +10,12 @@ pub mod outbound;
 mod readbuf;
 mod reader;
 
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
@@ -40,6 +41,36 @@ pub struct ClientShared {
     pub meta: Mutex<ClientMeta>,
     /// Unix nanoseconds of the last op read.
     pub last_activity: AtomicU64,
+    /// Round trip of the last server PING, in nanoseconds (0 = not measured yet).
+    pub rtt_nanos: AtomicU64,
+    /// sid → (subject, queue), for `/connz?subs=1`. Written on SUB/UNSUB only.
+    pub subjects: Mutex<HashMap<Bytes, (Bytes, Option<Bytes>)>>,
+}
+
+/// A point-in-time copy of one connection, for monitoring. Taking it locks the
+/// client's outbound queue once, briefly; delivery is never blocked longer.
+#[derive(Debug, Clone)]
+pub struct ConnSnapshot {
+    pub cid: u64,
+    pub ip: String,
+    pub port: u16,
+    pub start: SystemTime,
+    pub last_activity: SystemTime,
+    pub rtt: Duration,
+    pub pending_bytes: usize,
+    pub in_msgs: u64,
+    pub out_msgs: u64,
+    pub in_bytes: u64,
+    pub out_bytes: u64,
+    pub subscriptions: u64,
+    /// Subjects (with ` queue` appended for queue subscriptions) when asked for.
+    pub subscriptions_list: Vec<String>,
+    pub name: String,
+    pub lang: String,
+    pub version: String,
+    /// Set for closed connections.
+    pub stop: Option<SystemTime>,
+    pub reason: Option<&'static str>,
 }
 
 /// Descriptive fields from CONNECT, for `/connz`.
@@ -63,7 +94,57 @@ impl ClientShared {
             in_bytes: AtomicU64::new(0),
             num_subs: AtomicU64::new(0),
             meta: Mutex::new(ClientMeta::default()),
-            last_activity: AtomicU64::new(0),
+            last_activity: AtomicU64::new(crate::server::unix_nanos()),
+            rtt_nanos: AtomicU64::new(0),
+            subjects: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Copies what monitoring shows of this connection.
+    pub fn snapshot(&self, with_subs: bool) -> ConnSnapshot {
+        let (pending_bytes, out_msgs, out_bytes, reason) = {
+            let st = self.out.lock();
+            (st.pending(), st.out_msgs, st.out_bytes, st.close_reason())
+        };
+        let meta = self.meta.lock().map(|m| m.clone()).unwrap_or_default();
+        let subscriptions_list = if with_subs {
+            let subs = self.subjects.lock().unwrap_or_else(|p| p.into_inner());
+            let mut list: Vec<String> = subs
+                .values()
+                .map(|(subject, queue)| {
+                    let mut s = String::from_utf8_lossy(subject).into_owned();
+                    if let Some(q) = queue {
+                        s.push(' ');
+                        s.push_str(&String::from_utf8_lossy(q));
+                    }
+                    s
+                })
+                .collect();
+            list.sort();
+            list
+        } else {
+            Vec::new()
+        };
+        ConnSnapshot {
+            cid: self.cid,
+            ip: self.addr.ip().to_string(),
+            port: self.addr.port(),
+            start: self.start,
+            last_activity: UNIX_EPOCH
+                + Duration::from_nanos(self.last_activity.load(Ordering::Relaxed)),
+            rtt: Duration::from_nanos(self.rtt_nanos.load(Ordering::Relaxed)),
+            pending_bytes,
+            in_msgs: self.in_msgs.load(Ordering::Relaxed),
+            out_msgs,
+            in_bytes: self.in_bytes.load(Ordering::Relaxed),
+            out_bytes,
+            subscriptions: self.num_subs.load(Ordering::Relaxed),
+            subscriptions_list,
+            name: meta.name,
+            lang: meta.lang,
+            version: meta.version,
+            stop: None,
+            reason: reason.map(|r| r.as_str()),
         }
     }
 

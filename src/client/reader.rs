@@ -57,6 +57,7 @@ struct Reader {
     fanout: Fanout,
     stall: Option<Arc<ClientShared>>,
     pings_out: u32,
+    ping_sent: Option<std::time::Instant>,
     in_msgs: u64,
     in_bytes: u64,
     trace: bool,
@@ -88,6 +89,7 @@ impl Reader {
             fanout: Fanout::new(seed),
             stall: None,
             pings_out: 0,
+            ping_sent: None,
             in_msgs: 0,
             in_bytes: 0,
             trace,
@@ -129,6 +131,9 @@ impl Reader {
                     if self.pings_out >= ping_max {
                         self.me.out.close_with(CloseReason::StaleConnection, Some(text::STALE_CONNECTION));
                         return CloseReason::StaleConnection;
+                    }
+                    if self.pings_out == 0 {
+                        self.ping_sent = Some(std::time::Instant::now());
                     }
                     self.pings_out += 1;
                     self.me.out.send_now(encode::PING);
@@ -196,6 +201,10 @@ impl Reader {
             }
             Op::Pong => {
                 self.pings_out = 0;
+                if let Some(sent) = self.ping_sent.take() {
+                    let rtt = sent.elapsed().as_nanos() as u64;
+                    self.me.rtt_nanos.store(rtt.max(1), Ordering::Relaxed);
+                }
                 Ok(())
             }
             Op::Ignored => Ok(()),
@@ -317,6 +326,9 @@ impl Reader {
         {
             Ok(()) => {
                 self.me.num_subs.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut list) = self.me.subjects.lock() {
+                    list.insert(sid.clone(), (sub.subject.clone(), sub.queue.clone()));
+                }
                 self.subs.insert(sid, sub);
                 self.ok();
             }
@@ -341,6 +353,9 @@ impl Reader {
     }
 
     fn remove_from_sublist(&self, sub: &Arc<Subscription>) {
+        if let Ok(mut list) = self.me.subjects.lock() {
+            list.remove(&sub.sid);
+        }
         if self
             .srv
             .sublist
