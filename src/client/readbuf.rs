@@ -49,7 +49,8 @@ impl ReadBuf {
             return;
         }
         // Cheap path: nobody else holds the current buffer; reuse it in place.
-        let target = want_total.max(self.size);
+        // Power-of-two size classes make retired buffers interchangeable.
+        let target = want_total.max(self.size).next_power_of_two();
         if self.cur.try_reclaim(target - self.cur.len()) {
             return;
         }
