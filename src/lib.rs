@@ -5,11 +5,14 @@
 //! (`protocol`), clients read and write (`client`), and the server owns the accept
 //! loop, registry and lifecycle (`server`).
 
+pub mod auth;
 pub mod client;
 pub mod config;
 pub mod logging;
+pub mod monitor;
 pub mod options;
 pub mod protocol;
 pub mod server;
 pub mod subject;
 pub mod sublist;
+pub mod tls;
