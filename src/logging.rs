@@ -12,9 +12,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::{reload, Registry};
 
 /// Why logging could not start.
 #[derive(Debug, thiserror::Error)]
@@ -151,37 +154,56 @@ impl<'a> MakeWriter<'a> for LogTarget {
     }
 }
 
+/// The running logger: its output (reopenable) and its level (reloadable).
+#[derive(Clone)]
+pub struct LogHandle {
+    pub target: LogTarget,
+    level: reload::Handle<LevelFilter, Registry>,
+}
+
+impl LogHandle {
+    /// Applies `-D`/`-V` style flags at run time (config reload).
+    pub fn set_level(&self, debug: bool, trace: bool) -> Result<(), LogError> {
+        self.level
+            .modify(|f| *f = level_filter(debug, trace))
+            .map_err(|_| LogError::AlreadySet)
+    }
+}
+
+fn level_filter(debug: bool, trace: bool) -> LevelFilter {
+    if trace {
+        LevelFilter::TRACE
+    } else if debug {
+        LevelFilter::DEBUG
+    } else {
+        LevelFilter::INFO
+    }
+}
+
 /// Installs the global logger. `debug`/`trace` follow `-D`/`-V`.
 pub fn init(
     log_file: Option<&Path>,
     debug: bool,
     trace: bool,
     logtime: bool,
-) -> Result<LogTarget, LogError> {
+) -> Result<LogHandle, LogError> {
     let target = LogTarget {
         file: match log_file {
             Some(p) => Some(Arc::new(Mutex::new((p.to_path_buf(), open_append(p)?)))),
             None => None,
         },
     };
-    let level = if trace {
-        Level::TRACE
-    } else if debug {
-        Level::DEBUG
-    } else {
-        Level::INFO
-    };
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(level)
+    let (filter, level) = reload::Layer::new(level_filter(debug, trace));
+    let output = tracing_subscriber::fmt::layer()
         .with_writer(target.clone())
         .log_internal_errors(false)
         .event_format(NatsFormat {
             pid: std::process::id(),
             logtime,
-        })
-        .finish();
+        });
+    let subscriber = Registry::default().with(filter).with(output);
     tracing::subscriber::set_global_default(subscriber).map_err(|_| LogError::AlreadySet)?;
-    Ok(target)
+    Ok(LogHandle { target, level })
 }
 
 #[cfg(test)]

@@ -61,6 +61,8 @@ struct Reader {
     in_msgs: u64,
     in_bytes: u64,
     trace: bool,
+    /// The reload generation whose limits `parser` enforces.
+    config_gen: u64,
 }
 
 /// How handling an op ended the connection.
@@ -70,6 +72,7 @@ static SEED: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
 
 impl Reader {
     fn new(srv: Arc<ServerState>, me: Arc<ClientShared>) -> Self {
+        let srv_gen = srv.config_gen();
         let opts = srv.opts();
         let parser = Parser::new(opts.max_control_line, opts.max_payload);
         let trace = opts.trace;
@@ -93,6 +96,7 @@ impl Reader {
             in_msgs: 0,
             in_bytes: 0,
             trace,
+            config_gen: srv_gen,
         }
     }
 
@@ -144,6 +148,14 @@ impl Reader {
 
     /// Applies every complete op in `buf`, then wakes the writers that got data.
     fn process(&mut self, buf: &mut BytesMut) -> Result<(), Close> {
+        let gen = self.srv.config_gen();
+        if gen != self.config_gen {
+            // A reload changed limits: apply them from this batch on.
+            self.config_gen = gen;
+            let o = self.srv.opts();
+            self.parser.set_limits(o.max_control_line, o.max_payload);
+            self.trace = o.trace;
+        }
         self.fanout.begin_batch(&self.srv);
         let result = self.process_ops(buf);
         self.stall = self.fanout.end_batch();

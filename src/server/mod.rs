@@ -3,22 +3,24 @@
 //!
 //! Owns everything shared by all connections. It must not parse client input or
 //! deliver messages (that is `client`); connections reach it only through
-//! `ServerState`'s methods.
+//! `ServerState`'s methods. The listener and lifecycle (signals' effects, lame
+//! duck, shutdown) are in `lifecycle`.
+
+mod lifecycle;
+
+pub use lifecycle::{Control, ControlHandle, Server};
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::{ArcSwap, Guard};
 use crossbeam_utils::CachePadded;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 
-use crate::client::{self, ClientShared, CloseReason, ConnSnapshot, SubRef};
+use crate::client::{ClientShared, CloseReason, ConnSnapshot, SubRef};
 use crate::options::Options;
-use crate::protocol::errors::text;
 use crate::protocol::ServerInfo;
 use crate::sublist::Sublist;
 
@@ -33,6 +35,10 @@ pub enum ServerError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("config reload: {0} cannot be changed while running")]
+    ReloadImmutable(&'static str),
+    #[error("config reload: max_payload {payload} is over max_pending {pending}")]
+    ReloadInvalid { payload: usize, pending: usize },
 }
 
 /// Counters summed over closed connections (live ones are summed on demand).
@@ -60,6 +66,12 @@ pub struct ServerState {
     pub closed_totals: Totals,
     pub start: SystemTime,
     shutting_down: AtomicBool,
+    /// Lame duck mode: clients are being asked to move elsewhere.
+    lame_duck: AtomicBool,
+    /// Bumped on every applied reload; readers refresh their limits when it moves.
+    config_gen: AtomicU64,
+    /// The client port actually bound (INFO needs it after a reload).
+    port: AtomicU64,
     /// The last `MAX_CLOSED` closed connections, oldest first, for `/connz`.
     closed: Mutex<VecDeque<ConnSnapshot>>,
 }
@@ -93,6 +105,9 @@ impl ServerState {
             closed_totals: Totals::default(),
             start: SystemTime::now(),
             shutting_down: AtomicBool::new(false),
+            lame_duck: AtomicBool::new(false),
+            config_gen: AtomicU64::new(0),
+            port: AtomicU64::new(port as u64),
             closed: Mutex::new(VecDeque::new()),
         };
         state.rebuild_info(port);
@@ -111,6 +126,43 @@ impl ServerState {
     /// A fresh id for one read batch (used to wake each writer once per batch).
     pub fn next_batch_id(&self) -> u64 {
         self.batch_ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Which reload readers have applied: compare with their own copy per batch.
+    pub fn config_gen(&self) -> u64 {
+        self.config_gen.load(Ordering::Acquire)
+    }
+
+    /// Applies a reloaded configuration: limits, log-visible names, INFO. The
+    /// listen address cannot change while running (as nats-server).
+    pub fn apply_reload(&self, new: Options) -> Result<(), ServerError> {
+        let old = self.opts();
+        if new.host != old.host || (new.port != old.port && new.port != 0 && old.port != 0) {
+            return Err(ServerError::ReloadImmutable("listen address"));
+        }
+        if new.max_payload > new.max_pending {
+            return Err(ServerError::ReloadInvalid {
+                payload: new.max_payload,
+                pending: new.max_pending,
+            });
+        }
+        let mut new = new;
+        new.port = old.port;
+        drop(old);
+        self.max_pending.store(new.max_pending, Ordering::Relaxed);
+        self.opts.store(Arc::new(new));
+        self.rebuild_info(self.port.load(Ordering::Relaxed) as u16);
+        self.config_gen.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// The client port actually bound.
+    pub fn port(&self) -> u16 {
+        self.port.load(Ordering::Relaxed) as u16
+    }
+
+    pub fn is_lame_duck(&self) -> bool {
+        self.lame_duck.load(Ordering::Relaxed)
     }
 
     fn rebuild_info(&self, port: u16) {
@@ -134,7 +186,7 @@ impl ServerState {
             max_payload: o.max_payload,
             nonce: None,
             connect_urls: Vec::new(),
-            ldm: false,
+            ldm: self.is_lame_duck(),
         };
         self.info_prefix.store(Arc::new(info.prefix()));
     }
@@ -248,139 +300,4 @@ fn make_server_id() -> String {
         id.push(ALPHABET[(x % 32) as usize] as char);
     }
     id
-}
-
-/// A running server: its address and the switch to stop it.
-pub struct Server {
-    pub state: Arc<ServerState>,
-    listener: TcpListener,
-    addr: SocketAddr,
-    stop_tx: watch::Sender<bool>,
-}
-
-/// Stops a running server from another task (signals, tests).
-#[derive(Clone)]
-pub struct StopHandle(watch::Sender<bool>);
-
-impl StopHandle {
-    pub fn stop(&self) {
-        let _ = self.0.send(true);
-    }
-}
-
-impl Server {
-    /// Binds the listener (port 0 picks a free one) and prepares the state.
-    pub async fn bind(opts: Options) -> Result<Server, ServerError> {
-        let hostport = format!("{}:{}", opts.host, opts.port);
-        let listener =
-            TcpListener::bind(&hostport)
-                .await
-                .map_err(|source| ServerError::Listen {
-                    addr: hostport.clone(),
-                    source,
-                })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| ServerError::Listen {
-                addr: hostport,
-                source,
-            })?;
-        let state = Arc::new(ServerState::new(opts, addr.port()));
-        let (stop_tx, _) = watch::channel(false);
-        Ok(Server {
-            state,
-            listener,
-            addr,
-            stop_tx,
-        })
-    }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    pub fn stop_handle(&self) -> StopHandle {
-        StopHandle(self.stop_tx.clone())
-    }
-
-    /// Accepts clients until stopped, then flushes and closes every client.
-    pub async fn run(self) {
-        let opts = self.state.opts();
-        tracing::info!("Starting nats-server (natrium)");
-        tracing::info!("  Version:  {}", VERSION);
-        tracing::info!(
-            "  Name:     {}",
-            opts.server_name.as_deref().unwrap_or(&self.state.server_id)
-        );
-        tracing::info!("  ID:       {}", self.state.server_id);
-        tracing::info!(
-            "Listening for client connections on {}:{}",
-            opts.host,
-            self.addr.port()
-        );
-        tracing::info!("Server is ready");
-        drop(opts);
-        let mut stop_rx = self.stop_tx.subscribe();
-        loop {
-            tokio::select! {
-                _ = stop_rx.changed() => break,
-                r = self.listener.accept() => match r {
-                    Ok((stream, addr)) => self.accept(stream, addr),
-                    Err(e) => {
-                        tracing::error!("Error accepting client connection: {e}");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                }
-            }
-        }
-        drop(self.listener);
-        self.state.shutting_down.store(true, Ordering::Relaxed);
-        shutdown_clients(&self.state).await;
-        tracing::info!("Server Exiting..");
-    }
-
-    fn accept(&self, stream: TcpStream, addr: SocketAddr) {
-        let _ = stream.set_nodelay(true);
-        let state = self.state.clone();
-        let cid = state.next_cid.fetch_add(1, Ordering::Relaxed);
-        let shared = Arc::new(ClientShared::new(cid, addr));
-        let over_limit = {
-            let mut clients = state.lock_clients();
-            if clients.len() >= state.opts().max_connections {
-                true
-            } else {
-                clients.insert(cid, shared.clone());
-                false
-            }
-        };
-        let (rd, wr) = stream.into_split();
-        if over_limit {
-            tracing::error!("{addr} - cid:{cid} - maximum connections exceeded");
-            tokio::spawn(async move {
-                let info = state.info_line(cid, &addr);
-                shared.out.send_now(&info);
-                shared.out.close_with(
-                    CloseReason::MaxConnectionsExceeded,
-                    Some(text::MAX_CONNECTIONS),
-                );
-                let deadline = state.opts().write_deadline;
-                client::outbound::run_writer(&shared.out, wr, deadline).await;
-            });
-            return;
-        }
-        state.total_connections.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!("{addr} - cid:{cid} - Client connection created");
-        tokio::spawn(client::serve(state, shared, rd, wr));
-    }
-}
-
-/// Closes every client after flushing what is queued for it; waits a bounded time.
-async fn shutdown_clients(state: &Arc<ServerState>) {
-    for c in state.clients() {
-        c.close(CloseReason::ServerShutdown, None);
-    }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while state.num_connections() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use natrium::options::Options;
-use natrium::server::{Server, ServerState, StopHandle};
+use natrium::server::{ControlHandle, Server, ServerState};
 
 /// A server running on its own thread; stopped on drop.
 pub struct TestServer {
     pub addr: SocketAddr,
     pub state: Arc<ServerState>,
-    stop: StopHandle,
+    pub control: ControlHandle,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -38,20 +38,16 @@ impl TestServer {
                 .expect("runtime");
             rt.block_on(async move {
                 let server = Server::bind(opts).await.expect("bind");
-                tx.send((
-                    server.local_addr(),
-                    server.state.clone(),
-                    server.stop_handle(),
-                ))
-                .expect("send");
+                tx.send((server.local_addr(), server.state.clone(), server.control()))
+                    .expect("send");
                 server.run().await;
             });
         });
-        let (addr, state, stop) = rx.recv().expect("server started");
+        let (addr, state, control) = rx.recv().expect("server started");
         TestServer {
             addr,
             state,
-            stop,
+            control,
             thread: Some(thread),
         }
     }
@@ -71,7 +67,7 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        self.stop.stop();
+        self.control.stop();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
