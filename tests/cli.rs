@@ -238,3 +238,107 @@ fn config_file_applies_and_flags_override() {
     assert!(term(&mut child, "-TERM").success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn wait_for_log(path: &std::path::Path, needle: &str) -> String {
+    for _ in 0..200 {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.contains(needle) {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("{needle:?} never appeared in {}", path.display());
+}
+
+#[test]
+fn signal_reload_applies_config_and_usr1_reopens_log() {
+    let dir = std::env::temp_dir().join(format!("natrium-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("n.conf");
+    let log = dir.join("n.log");
+    std::fs::write(&conf, "max_payload: 1KB\n").unwrap();
+    let mut child = Command::new(BIN)
+        .args(["-a", "127.0.0.1", "-p", "-1", "-c"])
+        .arg(&conf)
+        .arg("-l")
+        .arg(&log)
+        .spawn()
+        .unwrap();
+    let text = wait_for_log(&log, "Server is ready");
+    let port: u16 = text
+        .split("Listening for client connections on 127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.lines().next())
+        .and_then(|p| p.trim().parse().ok())
+        .expect("port");
+    let mut sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut reader = BufReader::new(sock.try_clone().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    sock.write_all(b"CONNECT {\"verbose\":false}\r\n").unwrap();
+
+    std::fs::write(&conf, "max_payload: 4KB\n").unwrap();
+    let out = Command::new(BIN)
+        .arg("--signal")
+        .arg(format!("reload={}", child.id()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for_log(&log, "Reloaded server configuration");
+    let mut msg = b"PUB x 2000\r\n".to_vec();
+    msg.extend_from_slice(&[b'a'; 2000]);
+    msg.extend_from_slice(b"\r\nPING\r\n");
+    sock.write_all(&msg).unwrap();
+    loop {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        assert!(!line.starts_with("-ERR"), "rejected after reload: {line}");
+        if line == "PONG\r\n" {
+            break;
+        }
+    }
+    // Log rotation: move the file away, USR1, the server writes a new one.
+    let rotated = dir.join("n.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    let ok = Command::new("kill")
+        .args(["-USR1", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    wait_for_log(&log, "Reopened log file");
+    assert!(term(&mut child, "-TERM").success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn invalid_config_on_reload_is_rejected_and_server_keeps_running() {
+    let dir = std::env::temp_dir().join(format!("natrium-badreload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("n.conf");
+    let log = dir.join("n.log");
+    std::fs::write(&conf, "max_payload: 1KB\n").unwrap();
+    let mut child = Command::new(BIN)
+        .args(["-a", "127.0.0.1", "-p", "-1", "-c"])
+        .arg(&conf)
+        .arg("-l")
+        .arg(&log)
+        .spawn()
+        .unwrap();
+    wait_for_log(&log, "Server is ready");
+    std::fs::write(&conf, "max_payload: {\n").unwrap();
+    let ok = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let text = wait_for_log(&log, "Failed to reload server configuration");
+    assert!(text.contains("[ERR]"), "{text}");
+    assert!(child.try_wait().unwrap().is_none(), "server still running");
+    assert!(term(&mut child, "-TERM").success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
