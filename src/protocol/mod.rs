@@ -10,6 +10,7 @@ pub mod encode;
 pub mod errors;
 pub mod info;
 pub mod parser;
+pub mod server_ops;
 
 pub use connect::ConnectInfo;
 pub use errors::ProtocolError;
