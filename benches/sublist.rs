@@ -346,9 +346,12 @@ fn throughput(c: &mut Criterion) {
 
 // ---------------------------------------------------------------- 3. concurrency
 
+/// Where the driver hands each iteration's engine to the workers.
+type Slot = Arc<Mutex<Option<Arc<dyn EngineDyn>>>>;
+
 /// Worker threads kept across iterations; each iteration gets a fresh engine.
 struct Pool {
-    slot: Arc<Mutex<Option<Arc<dyn EngineDyn>>>>,
+    slot: Slot,
     start: Arc<Barrier>,
     end: Arc<Barrier>,
     stop: Arc<AtomicBool>,
@@ -357,7 +360,7 @@ struct Pool {
 
 impl Pool {
     fn new(threads: usize, read_pct: u64, subjects: Arc<Vec<Vec<u8>>>) -> Pool {
-        let slot: Arc<Mutex<Option<Arc<dyn EngineDyn>>>> = Arc::new(Mutex::new(None));
+        let slot: Slot = Arc::new(Mutex::new(None));
         let start = Arc::new(Barrier::new(threads + 1));
         let end = Arc::new(Barrier::new(threads + 1));
         let stop = Arc::new(AtomicBool::new(false));

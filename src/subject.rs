@@ -219,7 +219,7 @@ mod tests {
 /// empty). Such a publish reaches nobody, as in nats-server, even when
 /// pedantic checking is off. Two memchr-speed scans: it runs on every PUB.
 pub fn has_empty_token(subject: &[u8]) -> bool {
-    subject.first().is_none_or(|&b| b == TSEP)
+    subject.first().map_or(true, |&b| b == TSEP)
         || subject.last() == Some(&TSEP)
         || memchr::memmem::find(subject, b"..").is_some()
 }
