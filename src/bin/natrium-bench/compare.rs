@@ -100,7 +100,14 @@ pub async fn compare(
             }
         })
         .collect();
-    let all: Vec<Report> = runs.into_iter().flatten().collect();
+    // In the order they ran: A B A B …
+    let [ra, rb] = runs;
+    let mut all = Vec::with_capacity(ra.len() + rb.len());
+    let mut rb = rb.into_iter();
+    for r in ra {
+        all.push(r);
+        all.extend(rb.next());
+    }
     Ok(Comparison {
         a: urls[0].url.clone(),
         b: urls[1].url.clone(),
