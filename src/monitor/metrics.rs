@@ -1,0 +1,190 @@
+//! `/metrics`: Prometheus text exposition (format 0.0.4) with the metric names
+//! prometheus-nats-exporter derives from `/varz`, `/connz`, `/subsz` and
+//! `/routez` (`gnatsd_varz_connections{server_id="..."}` and so on), so
+//! existing Grafana dashboards work without the exporter. One addition,
+//! `gnatsd_varz_uptime_seconds`, is natrium's (the exporter has no numeric
+//! uptime).
+//!
+//! Reads the same snapshots as the JSON endpoints; writes nothing.
+
+use std::fmt::Write;
+use std::time::SystemTime;
+
+use super::timefmt::since;
+use super::{varz, Monitor};
+
+/// Renders every metric, each with `# HELP` and `# TYPE` lines.
+pub(crate) fn render(mon: &Monitor) -> String {
+    let v = varz::collect(mon);
+    let stats = mon.server.sublist.stats();
+    let label = format!("{{server_id=\"{}\"}}", escape(&v.server_id));
+    let uptime = since(SystemTime::now(), mon.server.start).as_secs_f64();
+    let mut out = String::with_capacity(4096);
+    let mut m = |name: &str, kind: &str, help: &str, value: f64| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        let _ = writeln!(out, "{name}{label} {value}");
+    };
+    let (g, c) = ("gauge", "counter");
+    m(
+        "gnatsd_varz_connections",
+        g,
+        "Current client connections",
+        v.connections as f64,
+    );
+    m(
+        "gnatsd_varz_total_connections",
+        c,
+        "Client connections accepted since start",
+        v.total_connections as f64,
+    );
+    m(
+        "gnatsd_varz_subscriptions",
+        g,
+        "Current subscriptions",
+        v.subscriptions as f64,
+    );
+    m(
+        "gnatsd_varz_in_msgs",
+        c,
+        "Messages received from clients",
+        v.in_msgs as f64,
+    );
+    m(
+        "gnatsd_varz_out_msgs",
+        c,
+        "Messages delivered to clients",
+        v.out_msgs as f64,
+    );
+    m(
+        "gnatsd_varz_in_bytes",
+        c,
+        "Payload bytes received from clients",
+        v.in_bytes as f64,
+    );
+    m(
+        "gnatsd_varz_out_bytes",
+        c,
+        "Payload bytes delivered to clients",
+        v.out_bytes as f64,
+    );
+    m(
+        "gnatsd_varz_slow_consumers",
+        c,
+        "Clients closed or flagged as slow consumers",
+        v.slow_consumers as f64,
+    );
+    m(
+        "gnatsd_varz_mem",
+        g,
+        "Resident memory in bytes",
+        v.mem as f64,
+    );
+    m(
+        "gnatsd_varz_cpu",
+        g,
+        "CPU use in percent of one core",
+        v.cpu,
+    );
+    m("gnatsd_varz_cores", g, "Available cores", v.cores as f64);
+    m(
+        "gnatsd_varz_max_connections",
+        g,
+        "Configured connection limit",
+        v.max_connections as f64,
+    );
+    m(
+        "gnatsd_varz_max_payload",
+        g,
+        "Configured maximum payload in bytes",
+        v.max_payload as f64,
+    );
+    m(
+        "gnatsd_varz_max_pending",
+        g,
+        "Configured maximum pending bytes per client",
+        v.max_pending as f64,
+    );
+    m("gnatsd_varz_routes", g, "Cluster routes (always 0)", 0.0);
+    m("gnatsd_varz_remotes", g, "Remote servers (always 0)", 0.0);
+    m(
+        "gnatsd_varz_uptime_seconds",
+        g,
+        "Seconds since the server started (natrium addition)",
+        uptime,
+    );
+    m(
+        "gnatsd_connz_num_connections",
+        g,
+        "Open connections",
+        v.connections as f64,
+    );
+    m(
+        "gnatsd_connz_total",
+        g,
+        "Open connections (connz total)",
+        v.connections as f64,
+    );
+    m(
+        "gnatsd_routez_num_routes",
+        g,
+        "Cluster routes (always 0)",
+        0.0,
+    );
+    m(
+        "gnatsd_subsz_num_subscriptions",
+        g,
+        "Subscriptions in the interest graph",
+        stats.num_subscriptions as f64,
+    );
+    m(
+        "gnatsd_subsz_num_cache",
+        g,
+        "Entries in the match cache",
+        stats.num_cache as f64,
+    );
+    m(
+        "gnatsd_subsz_num_inserts",
+        c,
+        "Subscriptions inserted since start",
+        stats.num_inserts as f64,
+    );
+    m(
+        "gnatsd_subsz_num_removes",
+        c,
+        "Subscriptions removed since start",
+        stats.num_removes as f64,
+    );
+    m(
+        "gnatsd_subsz_num_matches",
+        c,
+        "Subject matches since start",
+        stats.num_matches as f64,
+    );
+    m(
+        "gnatsd_subsz_cache_hit_rate",
+        g,
+        "Match cache hit rate (0..1)",
+        stats.cache_hit_rate,
+    );
+    m(
+        "gnatsd_subsz_max_fanout",
+        g,
+        "Largest fan-out among cached subjects",
+        stats.max_fanout as f64,
+    );
+    m(
+        "gnatsd_subsz_avg_fanout",
+        g,
+        "Mean fan-out among cached subjects",
+        stats.avg_fanout,
+    );
+    out
+}
+
+/// Escapes a label value (backslash, quote, newline).
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}

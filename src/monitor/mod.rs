@@ -1,0 +1,268 @@
+//! Monitoring HTTP endpoints (`-m PORT`): `/varz`, `/connz`, `/subsz`,
+//! `/healthz`, `/routez`, `/metrics` and an HTML index at `/`, with
+//! nats-server's JSON field names, types and time formats so existing
+//! dashboards, `nats-top` and prometheus-nats-exporter read them unchanged.
+//!
+//! Owns the HTTP router, query parsing and the response shapes. It only reads
+//! `ServerState` through its public API and takes per-client snapshots one at a
+//! time; no lock is ever held across an `.await` (handlers do no awaiting at
+//! all). It must not change server or client state, parse config files, or
+//! touch the message hot path.
+
+mod connz;
+mod metrics;
+mod params;
+mod subsz;
+pub mod timefmt;
+mod varz;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Serialize;
+
+use crate::server::ServerState;
+
+pub use connz::{ConnInfo, Connz};
+pub use params::QueryMap;
+pub use subsz::{SubDetail, Subsz};
+pub use varz::Varz;
+
+/// Why a monitoring request was refused; every variant is the caller's fault
+/// and becomes a `400 Bad Request` with this text as the body.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum MonitorError {
+    /// A query parameter's value has the wrong form.
+    #[error("invalid value {value:?} for query parameter {param:?}: expected {expected}")]
+    BadParam {
+        param: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    /// `/connz?sort=` names no known ordering.
+    #[error("invalid sorting option: {0:?} (expected one of cid, start, subs, pending, msgs_to, msgs_from, bytes_to, bytes_from, last, idle, uptime, rtt, stop, reason)")]
+    BadSort(String),
+    /// `sort=stop` or `sort=reason` asked of connections that are not closed.
+    #[error("sort by {0} only valid on closed connections (use state=closed)")]
+    SortNeedsClosed(&'static str),
+    /// `/subsz?test=` is not a valid publish (literal) subject.
+    #[error("invalid test subject, must be valid publish subject: {0:?}")]
+    BadTestSubject(String),
+}
+
+impl IntoResponse for MonitorError {
+    fn into_response(self) -> Response {
+        (StatusCode::BAD_REQUEST, format!("{self}\n")).into_response()
+    }
+}
+
+/// Paths counted in `/varz`'s `http_req_stats`, as nats-server reports them.
+const COUNTED_PATHS: [&str; 7] = [
+    "/", "/varz", "/connz", "/subsz", "/routez", "/healthz", "/metrics",
+];
+
+/// What every handler shares: the server it reports on and the monitor's own
+/// small bookkeeping (CPU samples, request counts, its own address).
+pub(crate) struct Monitor {
+    pub(crate) server: Arc<ServerState>,
+    /// The address actually bound, when known (`serve`); else the options'.
+    pub(crate) http_addr: Option<SocketAddr>,
+    pub(crate) cpu: varz::CpuSampler,
+    req_counts: [AtomicU64; COUNTED_PATHS.len()],
+    /// When this monitor started; stands in for the config load time.
+    pub(crate) loaded: SystemTime,
+}
+
+impl Monitor {
+    fn count(&self, path: &str) {
+        if let Some(i) = COUNTED_PATHS.iter().position(|p| *p == path) {
+            self.req_counts[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn req_stats(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        COUNTED_PATHS
+            .iter()
+            .zip(&self.req_counts)
+            .map(|(p, c)| (*p, c.load(Ordering::Relaxed)))
+            .collect()
+    }
+}
+
+type Shared = State<Arc<Monitor>>;
+
+/// The monitoring routes over `state`, for embedding in another server or for
+/// tests; `http_port` in `/varz` comes from the options. Prefer [`serve`],
+/// which reports the port actually bound.
+pub fn router(state: Arc<ServerState>) -> Router {
+    router_at(state, None)
+}
+
+fn router_at(server: Arc<ServerState>, http_addr: Option<SocketAddr>) -> Router {
+    let mon = Arc::new(Monitor {
+        server,
+        http_addr,
+        cpu: varz::CpuSampler::default(),
+        req_counts: Default::default(),
+        loaded: SystemTime::now(),
+    });
+    Router::new()
+        .route("/", get(index))
+        .route("/varz", get(varz_handler))
+        .route("/connz", get(connz_handler))
+        .route("/subsz", get(subsz_handler))
+        .route("/subscriptionsz", get(subsz_handler))
+        .route("/routez", get(routez_handler))
+        .route("/healthz", get(healthz_handler))
+        .route("/metrics", get(metrics_handler))
+        .with_state(mon)
+}
+
+/// Serves the monitoring endpoints on `listener` until the task is dropped or
+/// the listener fails; run it in its own task next to `Server::run`.
+pub async fn serve(
+    state: Arc<ServerState>,
+    listener: tokio::net::TcpListener,
+) -> std::io::Result<()> {
+    let addr = listener.local_addr().ok();
+    axum::serve(listener, router_at(state, addr)).await
+}
+
+/// Pretty JSON (as nats-server's `json.MarshalIndent`) with its CORS header.
+fn json<T: Serialize>(value: &T) -> Response {
+    match serde_json::to_vec_pretty(value) {
+        Ok(body) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ),
+                (
+                    header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                    HeaderValue::from_static("*"),
+                ),
+            ],
+            body,
+        )
+            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+async fn index(State(mon): Shared) -> Html<&'static str> {
+    mon.count("/");
+    Html(INDEX_HTML)
+}
+
+const INDEX_HTML: &str = r#"<html lang="en">
+  <head>
+    <title>natrium monitoring</title>
+    <style type="text/css">
+      body { font-family: ui-sans-serif, system-ui, sans-serif; font-size: 18px; margin: 2em; }
+      a { display: block; margin: 0.4em 0; }
+    </style>
+  </head>
+  <body>
+    <h1>natrium</h1>
+    <p>NATS-protocol server monitoring (nats-server compatible endpoints)</p>
+    <a href="./varz">General</a>
+    <a href="./connz">Connections</a>
+    <a href="./routez">Routes</a>
+    <a href="./subsz">Subscriptions</a>
+    <a href="./healthz">Health</a>
+    <a href="./metrics">Prometheus metrics</a>
+    <a href="https://docs.nats.io/running-a-nats-service/nats_admin/monitoring">Help</a>
+  </body>
+</html>
+"#;
+
+async fn varz_handler(State(mon): Shared) -> Response {
+    mon.count("/varz");
+    json(&varz::collect(&mon))
+}
+
+async fn connz_handler(State(mon): Shared, Query(q): Query<QueryMap>) -> Response {
+    mon.count("/connz");
+    match connz::ConnzOptions::parse(&q) {
+        Ok(opts) => json(&connz::collect(&mon.server, &opts)),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn subsz_handler(State(mon): Shared, Query(q): Query<QueryMap>) -> Response {
+    mon.count("/subsz");
+    match subsz::SubszOptions::parse(&q) {
+        Ok(opts) => json(&subsz::collect(&mon.server, &opts)),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `/routez` while natrium has no clustering: always zero routes.
+#[derive(Debug, Serialize)]
+pub struct Routez {
+    pub server_id: String,
+    pub server_name: String,
+    pub now: String,
+    pub num_routes: u64,
+    pub routes: Vec<serde_json::Value>,
+}
+
+async fn routez_handler(State(mon): Shared) -> Response {
+    mon.count("/routez");
+    let s = &mon.server;
+    json(&Routez {
+        server_id: s.server_id.clone(),
+        server_name: varz::server_name(s),
+        now: timefmt::rfc3339(SystemTime::now()),
+        num_routes: 0,
+        routes: Vec::new(),
+    })
+}
+
+/// `/healthz` body, as nats-server's `HealthStatus`.
+#[derive(Debug, Serialize)]
+pub struct HealthStatus {
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'static str>,
+}
+
+async fn healthz_handler(State(mon): Shared) -> Response {
+    mon.count("/healthz");
+    if mon.server.is_shutting_down() {
+        let mut r = json(&HealthStatus {
+            status: "unavailable",
+            status_code: Some(503),
+            error: Some("server is shutting down"),
+        });
+        *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        return r;
+    }
+    json(&HealthStatus {
+        status: "ok",
+        status_code: None,
+        error: None,
+    })
+}
+
+async fn metrics_handler(State(mon): Shared) -> Response {
+    mon.count("/metrics");
+    let body = metrics::render(&mon);
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        body,
+    )
+        .into_response()
+}
