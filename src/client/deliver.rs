@@ -193,16 +193,15 @@ impl Fanout {
         self.mark(client, &mut mark);
         st.flush_mark = mark;
         drop(st);
-        if last {
-            if srv
+        if last
+            && srv
                 .sublist
                 .remove(&sub.subject, sub.queue.as_deref(), subref)
                 .is_ok()
-            {
-                client.num_subs.fetch_sub(1, Ordering::Relaxed);
-                if let Ok(mut list) = client.subjects.lock() {
-                    list.remove(&sub.sid);
-                }
+        {
+            client.num_subs.fetch_sub(1, Ordering::Relaxed);
+            if let Ok(mut list) = client.subjects.lock() {
+                list.remove(&sub.sid);
             }
         }
         true
