@@ -215,11 +215,55 @@ mod tests {
     }
 }
 
+/// What a PUB subject is, found in one pass over its dots: it runs on every
+/// publish, so wildcard tokens and empty tokens are detected together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PublishSubject {
+    /// Some token is exactly `*` or `>` (the publish is not expanded).
+    pub wildcard: bool,
+    /// Some token is empty (`foo..bar`, `.foo`, `foo.`, or the subject is empty):
+    /// such a publish reaches nobody, as in nats-server.
+    pub empty_token: bool,
+}
+
+/// Classifies a publish subject; see `PublishSubject`.
+pub fn classify_publish(subject: &[u8]) -> PublishSubject {
+    let mut out = PublishSubject::default();
+    let mut start = 0;
+    let mut check = |start: usize, end: usize| match end - start {
+        0 => out.empty_token = true,
+        1 if subject[start] == b'*' || subject[start] == b'>' => out.wildcard = true,
+        _ => {}
+    };
+    for dot in memchr::memchr_iter(TSEP, subject) {
+        check(start, dot);
+        start = dot + 1;
+    }
+    check(start, subject.len());
+    out
+}
+
 /// True if a subject has an empty token (`foo..bar`, `.foo`, `foo.`, or is
-/// empty). Such a publish reaches nobody, as in nats-server, even when
-/// pedantic checking is off. Two memchr-speed scans: it runs on every PUB.
+/// empty).
 pub fn has_empty_token(subject: &[u8]) -> bool {
-    subject.first().map_or(true, |&b| b == TSEP)
-        || subject.last() == Some(&TSEP)
-        || memchr::memmem::find(subject, b"..").is_some()
+    classify_publish(subject).empty_token
+}
+
+#[cfg(test)]
+mod publish_tests {
+    use super::*;
+
+    #[test]
+    fn classify_publish_subjects() {
+        let c = |s: &str| classify_publish(s.as_bytes());
+        assert_eq!(c("foo.bar"), PublishSubject::default());
+        assert!(c("foo.*").wildcard && !c("foo.*").empty_token);
+        assert!(c(">").wildcard);
+        assert!(c("a.>.b").wildcard);
+        assert!(!c("foo*.bar").wildcard && !c("a.b>").wildcard);
+        for bad in ["", ".", "foo..bar", ".foo", "foo."] {
+            assert!(c(bad).empty_token, "{bad:?}");
+        }
+        assert!(c("*..x").wildcard && c("*..x").empty_token);
+    }
 }

@@ -280,8 +280,8 @@ impl Reader {
         let subject = msg.subject();
         self.in_msgs += 1;
         self.in_bytes += msg.args.payload_len as u64;
-        let literal_only = subject::has_wildcard(subject);
-        let malformed = subject::has_empty_token(subject);
+        let kind = subject::classify_publish(subject);
+        let (literal_only, malformed) = (kind.wildcard, kind.empty_token);
         if literal_only || (self.connect.pedantic && malformed) {
             // As the reference: the -ERR, then the +OK of a verbose client.
             self.send_err(text::INVALID_PUB_SUBJECT);
