@@ -116,7 +116,10 @@ impl CompiledPermissions {
 #[derive(Debug, Default)]
 pub struct PermissionChecker {
     perms: Option<Arc<CompiledPermissions>>,
-    last: Option<(Box<[u8]>, bool)>,
+    /// Last subject decided and its decision (`None` = nothing yet); the buffer
+    /// is reused so a publisher rotating subjects does not allocate per message.
+    last: Vec<u8>,
+    last_decision: Option<bool>,
     cache: HashMap<Box<[u8]>, bool>,
     replies: HashMap<Box<[u8]>, (Instant, u32)>,
     delivery_filter: bool,
@@ -150,8 +153,8 @@ impl PermissionChecker {
         let Some(perms) = &self.perms else {
             return true;
         };
-        let allowed = match &self.last {
-            Some((s, d)) if **s == *subject => *d,
+        let allowed = match self.last_decision {
+            Some(d) if self.last == subject => d,
             _ => {
                 let d = match self.cache.get(subject) {
                     Some(&d) => d,
@@ -164,7 +167,9 @@ impl PermissionChecker {
                         d
                     }
                 };
-                self.last = Some((subject.into(), d));
+                self.last.clear();
+                self.last.extend_from_slice(subject);
+                self.last_decision = Some(d);
                 d
             }
         };
