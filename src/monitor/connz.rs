@@ -212,10 +212,13 @@ fn idle(c: &ConnSnapshot, now: SystemTime) -> Duration {
     since(c.stop.unwrap_or(now), c.last_activity)
 }
 
+/// A comparison between two connection snapshots.
+type Compare = Box<dyn Fn(&ConnSnapshot, &ConnSnapshot) -> Ordering>;
+
 fn sort(conns: &mut [ConnSnapshot], by: SortBy, now: SystemTime) {
     let desc =
         |f: fn(&ConnSnapshot) -> u64| move |a: &ConnSnapshot, b: &ConnSnapshot| f(b).cmp(&f(a));
-    let key: Box<dyn Fn(&ConnSnapshot, &ConnSnapshot) -> Ordering> = match by {
+    let key: Compare = match by {
         SortBy::Cid => Box::new(|a, b| a.cid.cmp(&b.cid)),
         SortBy::Start => Box::new(|a, b| a.start.cmp(&b.start)),
         SortBy::Subs => Box::new(desc(|c| c.subscriptions)),
