@@ -92,6 +92,12 @@ impl CompiledPermissions {
     }
 
     /// Uncached publish decision: some allow entry matches and no deny entry does.
+    /// Whether replies to delivered requests may be published (`allow_responses`):
+    /// the delivery path records reply subjects only for such users.
+    pub fn allows_responses(&self) -> bool {
+        self.allow_responses
+    }
+
     pub fn publish_allowed(&self, subject: &[u8]) -> bool {
         let allowed = match &self.pub_allow {
             Some(list) => list.iter().any(|p| subject_matches(p, subject)),

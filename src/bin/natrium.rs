@@ -35,6 +35,30 @@ struct Cli {
     /// Test the configuration file and exit.
     #[arg(short = 't')]
     test_config: bool,
+    /// User required for connections.
+    #[arg(long = "user")]
+    user: Option<String>,
+    /// Password required for connections.
+    #[arg(long = "pass")]
+    pass: Option<String>,
+    /// Authorization token required for connections.
+    #[arg(long = "auth")]
+    auth: Option<String>,
+    /// Enable TLS (no client certificate verification).
+    #[arg(long = "tls")]
+    tls: bool,
+    /// Server certificate file (PEM).
+    #[arg(long = "tlscert")]
+    tlscert: Option<PathBuf>,
+    /// Private key for the server certificate (PEM).
+    #[arg(long = "tlskey")]
+    tlskey: Option<PathBuf>,
+    /// Enable TLS and verify client certificates.
+    #[arg(long = "tlsverify")]
+    tlsverify: bool,
+    /// Client certificate CA for verification (PEM).
+    #[arg(long = "tlscacert")]
+    tlscacert: Option<PathBuf>,
     /// Log file.
     #[arg(short = 'l', long = "log", alias = "log_file")]
     log: Option<PathBuf>,
@@ -121,6 +145,29 @@ fn build_options(cli: &Cli) -> anyhow::Result<(Options, Vec<String>)> {
     }
     if cli.pid.is_some() {
         opts.pid_file = cli.pid.clone();
+    }
+    if cli.user.is_some() {
+        opts.username = cli.user.clone();
+    }
+    if cli.pass.is_some() {
+        opts.password = cli.pass.clone();
+    }
+    if cli.auth.is_some() {
+        opts.token = cli.auth.clone();
+    }
+    if cli.tls || cli.tlsverify || cli.tlscert.is_some() || cli.tlskey.is_some() {
+        let mut tls = opts.tls.clone().unwrap_or_default();
+        if cli.tlscert.is_some() {
+            tls.cert_file = cli.tlscert.clone();
+        }
+        if cli.tlskey.is_some() {
+            tls.key_file = cli.tlskey.clone();
+        }
+        if cli.tlscacert.is_some() {
+            tls.ca_file = cli.tlscacert.clone();
+        }
+        tls.verify |= cli.tlsverify;
+        opts.tls = Some(tls);
     }
     opts.debug |= cli.debug;
     opts.trace |= cli.trace;

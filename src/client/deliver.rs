@@ -171,9 +171,15 @@ impl Fanout {
             srv.note_slow_consumer(client);
             return false;
         }
+        if client.delivery_filter.load(Ordering::Relaxed) && !client.perms.can_receive(subject) {
+            return false;
+        }
         let Some(last) = sub.take_delivery() else {
             return false;
         };
+        if !reply.is_empty() && client.allow_responses.load(Ordering::Relaxed) {
+            client.perms.note_reply(reply);
+        }
         st.inline_with(|b| match hdr_len {
             Some(h) => encode::hmsg_line(b, subject, &sub.sid, reply, h, body_len),
             None => encode::msg_line(b, subject, &sub.sid, reply, body_len),

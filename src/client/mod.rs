@@ -5,6 +5,7 @@
 //! server-wide state (registry, limits, INFO): that lives in `server` and is read
 //! through `ServerState`.
 
+mod auth;
 mod deliver;
 pub mod outbound;
 mod readbuf;
@@ -21,7 +22,7 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 
 pub use outbound::{CloseReason, Outbound};
-pub use reader::serve;
+pub use reader::{serve, ConnStart};
 
 /// What other connections may touch of a client: its outbound queue, the flags
 /// publishers need to deliver to it, and counters for monitoring.
@@ -43,6 +44,12 @@ pub struct ClientShared {
     pub last_activity: AtomicU64,
     /// Round trip of the last server PING, in nanoseconds (0 = not measured yet).
     pub rtt_nanos: AtomicU64,
+    /// The user has `allow_responses`: deliveries record reply subjects for it.
+    pub allow_responses: AtomicBool,
+    /// Deliveries must be checked against the user's deny list (see `auth`).
+    pub delivery_filter: AtomicBool,
+    /// Permission state publishers consult when the flags above are set.
+    pub perms: auth::SharedPerms,
     /// sid → (subject, queue), for `/connz?subs=1`. Written on SUB/UNSUB only.
     pub subjects: Mutex<HashMap<Bytes, (Bytes, Option<Bytes>)>>,
 }
@@ -76,6 +83,8 @@ pub struct ConnSnapshot {
 /// Descriptive fields from CONNECT, for `/connz`.
 #[derive(Debug, Clone, Default)]
 pub struct ClientMeta {
+    /// The authenticated user (never a secret); empty without auth.
+    pub user: String,
     pub name: String,
     pub lang: String,
     pub version: String,
@@ -96,6 +105,9 @@ impl ClientShared {
             meta: Mutex::new(ClientMeta::default()),
             last_activity: AtomicU64::new(crate::server::unix_nanos()),
             rtt_nanos: AtomicU64::new(0),
+            allow_responses: AtomicBool::new(false),
+            delivery_filter: AtomicBool::new(false),
+            perms: auth::SharedPerms::default(),
             subjects: Mutex::new(HashMap::new()),
         }
     }

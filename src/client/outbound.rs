@@ -32,6 +32,8 @@ pub enum CloseReason {
     AuthenticationTimeout,
     ServerShutdown,
     LameDuck,
+    TlsHandshakeError,
+    TlsRequired,
 }
 
 impl CloseReason {
@@ -53,6 +55,8 @@ impl CloseReason {
             CloseReason::AuthenticationTimeout => "Authentication Timeout",
             CloseReason::ServerShutdown => "Server Shutdown",
             CloseReason::LameDuck => "Lame Duck Mode",
+            CloseReason::TlsHandshakeError => "TLS Handshake Failure",
+            CloseReason::TlsRequired => "Secure Connection - TLS Required",
         }
     }
 

@@ -14,6 +14,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
+use super::auth::ConnAuth;
 use super::deliver::{Fanout, Message};
 use super::outbound::run_writer;
 use super::readbuf::ReadBuf;
@@ -26,20 +27,34 @@ use crate::subject;
 /// The first server PING, as nats-server: soon after connect, to measure RTT.
 const FIRST_PING: Duration = Duration::from_secs(2);
 
+/// How a connection starts: its INFO nonce (nkey auth) and whether INFO was
+/// already written (TLS sends it before the handshake).
+pub struct ConnStart {
+    pub nonce: Option<String>,
+    pub info_sent: bool,
+}
+
 /// Runs one client connection to its end: INFO, reader loop, close, cleanup.
-pub async fn serve<R, W>(srv: Arc<ServerState>, shared: Arc<ClientShared>, rd: R, wr: W)
-where
+pub async fn serve<R, W>(
+    srv: Arc<ServerState>,
+    shared: Arc<ClientShared>,
+    rd: R,
+    wr: W,
+    start: ConnStart,
+) where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let info = srv.info_line(shared.cid, &shared.addr);
-    shared.out.send_now(&info);
+    if !start.info_sent {
+        let info = srv.info_line(shared.cid, &shared.addr, start.nonce.as_deref());
+        shared.out.send_now(&info);
+    }
     let writer = {
         let shared = shared.clone();
         let deadline = srv.opts().write_deadline;
         tokio::spawn(async move { run_writer(&shared.out, wr, deadline).await })
     };
-    let mut reader = Reader::new(srv.clone(), shared.clone());
+    let mut reader = Reader::new(srv.clone(), shared.clone(), start.nonce);
     let reason = reader.run(rd).await;
     shared.out.close_with(reason, None);
     reader.drop_subscriptions();
@@ -63,6 +78,12 @@ struct Reader {
     trace: bool,
     /// The reload generation whose limits `parser` enforces.
     config_gen: u64,
+    /// Who this connection is and what it may do.
+    auth: ConnAuth,
+    /// CONNECT was accepted (always true when no auth is configured).
+    authed: bool,
+    /// A CONNECT waiting for (possibly slow) credential checks.
+    pending_auth: Option<ConnectInfo>,
 }
 
 /// How handling an op ended the connection.
@@ -71,7 +92,8 @@ struct Close(CloseReason, Option<&'static str>);
 static SEED: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
 
 impl Reader {
-    fn new(srv: Arc<ServerState>, me: Arc<ClientShared>) -> Self {
+    fn new(srv: Arc<ServerState>, me: Arc<ClientShared>, nonce: Option<String>) -> Self {
+        let authed = !srv.authenticator().auth_required();
         let srv_gen = srv.config_gen();
         let opts = srv.opts();
         let parser = Parser::new(opts.max_control_line, opts.max_payload);
@@ -97,22 +119,28 @@ impl Reader {
             in_bytes: 0,
             trace,
             config_gen: srv_gen,
+            auth: ConnAuth::new(nonce),
+            authed,
+            pending_auth: None,
         }
     }
 
     async fn run<R: AsyncRead + Unpin>(&mut self, mut rd: R) -> CloseReason {
         let mut rb = ReadBuf::new();
-        let (interval, ping_max) = {
+        let (interval, ping_max, auth_timeout) = {
             let o = self.srv.opts();
-            (o.ping_interval, o.ping_max)
+            (o.ping_interval, o.ping_max, o.auth_timeout)
         };
         let first = tokio::time::Instant::now() + FIRST_PING.min(interval);
         let mut ping = tokio::time::interval_at(first, interval);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let auth_deadline = tokio::time::sleep(auth_timeout);
+        tokio::pin!(auth_deadline);
+        let mut reloads = self.srv.subscribe_reload();
         loop {
             rb.prepare(self.parser.bytes_needed().unwrap_or(0));
             let free = rb.cur.capacity() - rb.cur.len();
-            tokio::select! {
+            let result = tokio::select! {
                 biased;
                 _ = self.me.kill.notified() => {
                     return self.me.out.lock().close_reason().unwrap_or(CloseReason::ServerShutdown);
@@ -122,40 +150,107 @@ impl Reader {
                     Err(_) => return CloseReason::ReadError,
                     Ok(n) => {
                         rb.note_read(n, free);
-                        if let Err(Close(reason, err)) = self.process(&mut rb.cur) {
-                            self.me.out.close_with(reason, err);
-                            return reason;
-                        }
-                        if let Some(target) = self.stall.take() {
-                            stall_for(&target, self.srv.max_pending()).await;
-                        }
+                        self.process_all(&mut rb.cur).await
                     }
                 },
                 _ = ping.tick() => {
                     if self.pings_out >= ping_max {
-                        self.me.out.close_with(CloseReason::StaleConnection, Some(text::STALE_CONNECTION));
-                        return CloseReason::StaleConnection;
+                        Err(Close(CloseReason::StaleConnection, Some(text::STALE_CONNECTION)))
+                    } else {
+                        if self.pings_out == 0 {
+                            self.ping_sent = Some(std::time::Instant::now());
+                        }
+                        self.pings_out += 1;
+                        self.me.out.send_now(encode::PING);
+                        Ok(())
                     }
-                    if self.pings_out == 0 {
-                        self.ping_sent = Some(std::time::Instant::now());
-                    }
-                    self.pings_out += 1;
-                    self.me.out.send_now(encode::PING);
+                }
+                _ = &mut auth_deadline, if !self.authed => {
+                    tracing::error!("{} - cid:{} - Authentication Timeout", self.me.addr, self.me.cid);
+                    Err(Close(CloseReason::AuthenticationTimeout, Some(text::AUTH_TIMEOUT)))
+                }
+                Ok(()) = reloads.changed() => self.on_reload().await,
+            };
+            if let Err(Close(reason, err)) = result {
+                self.me.out.close_with(reason, err);
+                return reason;
+            }
+            if let Some(target) = self.stall.take() {
+                stall_for(&target, self.srv.max_pending()).await;
+            }
+        }
+    }
+
+    /// Processes the buffer, pausing for credential checks when a CONNECT
+    /// needs them, then goes on with the ops that followed it.
+    async fn process_all(&mut self, buf: &mut BytesMut) -> Result<(), Close> {
+        loop {
+            self.process(buf)?;
+            let Some(info) = self.pending_auth.take() else {
+                return Ok(());
+            };
+            let auth = self.srv.authenticator();
+            match ConnAuth::authenticate(auth, info.clone(), self.auth.nonce.clone()).await {
+                Ok(user) => {
+                    self.auth.set_user(&self.me, user);
+                    self.authed = true;
+                    self.finish_connect(info);
+                }
+                Err(e) => {
+                    tracing::error!(
+                        "{} - cid:{} - authentication error: {e}",
+                        self.me.addr,
+                        self.me.cid
+                    );
+                    return Err(Close(
+                        CloseReason::AuthenticationViolation,
+                        Some(text::AUTH_VIOLATION),
+                    ));
                 }
             }
         }
     }
 
-    /// Applies every complete op in `buf`, then wakes the writers that got data.
-    fn process(&mut self, buf: &mut BytesMut) -> Result<(), Close> {
+    /// A reload happened: new limits apply, and an authenticated connection is
+    /// checked again, so removed users and changed passwords lose access.
+    async fn on_reload(&mut self) -> Result<(), Close> {
+        self.refresh_limits();
+        let auth = self.srv.authenticator();
+        if !self.authed || !auth.auth_required() {
+            return Ok(());
+        }
+        match ConnAuth::authenticate(auth, self.connect.clone(), self.auth.nonce.clone()).await {
+            Ok(user) => {
+                self.auth.set_user(&self.me, user);
+                Ok(())
+            }
+            Err(_) => {
+                tracing::info!(
+                    "{} - cid:{} - credentials no longer valid after reload",
+                    self.me.addr,
+                    self.me.cid
+                );
+                Err(Close(
+                    CloseReason::AuthenticationViolation,
+                    Some(text::AUTH_VIOLATION),
+                ))
+            }
+        }
+    }
+
+    fn refresh_limits(&mut self) {
         let gen = self.srv.config_gen();
         if gen != self.config_gen {
-            // A reload changed limits: apply them from this batch on.
             self.config_gen = gen;
             let o = self.srv.opts();
             self.parser.set_limits(o.max_control_line, o.max_payload);
             self.trace = o.trace;
         }
+    }
+
+    /// Applies every complete op in `buf`, then wakes the writers that got data.
+    fn process(&mut self, buf: &mut BytesMut) -> Result<(), Close> {
+        self.refresh_limits();
         self.fanout.begin_batch(&self.srv);
         let result = self.process_ops(buf);
         self.stall = self.fanout.end_batch();
@@ -170,7 +265,12 @@ impl Reader {
     fn process_ops(&mut self, buf: &mut BytesMut) -> Result<(), Close> {
         loop {
             match self.parser.next_op(buf) {
-                Ok(Some(op)) => self.apply(op)?,
+                Ok(Some(op)) => {
+                    self.apply(op)?;
+                    if self.pending_auth.is_some() {
+                        return Ok(());
+                    }
+                }
                 Ok(None) => return Ok(()),
                 Err(e) => {
                     tracing::debug!(
@@ -205,6 +305,13 @@ impl Reader {
     fn apply(&mut self, op: Op) -> Result<(), Close> {
         if self.trace {
             trace_op(&self.me.addr, self.me.cid, &op);
+        }
+        if !self.authed && !matches!(op, Op::Connect { .. }) {
+            // With auth configured, the first op must be CONNECT.
+            return Err(Close(
+                CloseReason::AuthenticationViolation,
+                Some(text::AUTH_VIOLATION),
+            ));
         }
         match op {
             Op::Ping => {
@@ -265,6 +372,16 @@ impl Reader {
                 Some(text::NO_RESPONDERS_HEADERS),
             ));
         }
+        if !self.authed {
+            // Credentials are checked by `process_all`, which may await bcrypt.
+            self.pending_auth = Some(info);
+            return Ok(());
+        }
+        self.finish_connect(info);
+        Ok(())
+    }
+
+    fn finish_connect(&mut self, info: ConnectInfo) {
         self.me.headers.store(info.headers, Ordering::Relaxed);
         if let Ok(mut meta) = self.me.meta.lock() {
             meta.name = info.name.clone().unwrap_or_default();
@@ -273,13 +390,18 @@ impl Reader {
         }
         self.connect = info;
         self.ok();
-        Ok(())
     }
 
     fn on_pub(&mut self, msg: &Message) {
         let subject = msg.subject();
         self.in_msgs += 1;
         self.in_bytes += msg.args.payload_len as u64;
+        if !self.auth.can_publish(&self.me, subject) {
+            let text = crate::auth::publish_violation(subject);
+            tracing::error!("{} - cid:{} - {text}", self.me.addr, self.me.cid);
+            self.send_err(&text);
+            return;
+        }
         let kind = subject::classify_publish(subject);
         let (literal_only, malformed) = (kind.wildcard, kind.empty_token);
         if literal_only || (self.connect.pedantic && malformed) {
@@ -309,6 +431,15 @@ impl Reader {
                 .is_some_and(|q| subject::validate_queue(q).is_err())
         {
             self.send_err(text::INVALID_SUBJECT);
+            return;
+        }
+        if !self
+            .auth
+            .can_subscribe(&self.me, &subject, queue.as_deref())
+        {
+            let text = crate::auth::subscribe_violation(&subject, queue.as_deref());
+            tracing::error!("{} - cid:{} - {text}", self.me.addr, self.me.cid);
+            self.send_err(&text);
             return;
         }
         if let Some(old) = self.subs.get(&sid) {

@@ -161,7 +161,7 @@ pub(crate) fn collect(mon: &Monitor) -> Varz {
 /// random port was asked for).
 fn client_port(s: &ServerState) -> u16 {
     let probe = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    let line = s.info_line(0, &probe);
+    let line = s.info_line(0, &probe, None);
     let json = line
         .strip_prefix(b"INFO ")
         .map(|rest| rest.trim_ascii_end())

@@ -45,17 +45,23 @@ impl ServerInfo {
 
     /// The full INFO line for one client (ends with a space before CRLF, as the
     /// reference does).
-    pub fn line_for_client(prefix: &[u8], client_id: u64, client_ip: &str) -> Vec<u8> {
-        let mut line = Vec::with_capacity(prefix.len() + 64);
+    pub fn line_for_client(
+        prefix: &[u8],
+        client_id: u64,
+        client_ip: &str,
+        nonce: Option<&str>,
+    ) -> Vec<u8> {
+        let mut line = Vec::with_capacity(prefix.len() + 96);
         line.extend_from_slice(prefix);
         line.extend_from_slice(b",\"client_id\":");
         line.extend_from_slice(itoa::Buffer::new().format(client_id).as_bytes());
         line.extend_from_slice(b",\"client_ip\":");
-        line.extend_from_slice(
-            serde_json::to_string(client_ip)
-                .unwrap_or_else(|_| "\"\"".into())
-                .as_bytes(),
-        );
+        let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+        line.extend_from_slice(quote(client_ip).as_bytes());
+        if let Some(n) = nonce {
+            line.extend_from_slice(b",\"nonce\":");
+            line.extend_from_slice(quote(n).as_bytes());
+        }
         line.extend_from_slice(b"} \r\n");
         line
     }

@@ -14,7 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use super::{ServerError, ServerState, VERSION};
-use crate::client::{self, ClientShared, CloseReason};
+use crate::client::{self, ClientShared, CloseReason, ConnStart};
 use crate::options::Options;
 use crate::protocol::errors::text;
 
@@ -80,7 +80,7 @@ impl Server {
             Some(port) => Some(bind_addr(format!("{}:{}", opts.http_host, port)).await?.0),
             None => None,
         };
-        let state = Arc::new(ServerState::new(opts, addr.port()));
+        let state = Arc::new(ServerState::new(opts, addr.port())?);
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         Ok(Server {
             state,
@@ -183,7 +183,7 @@ impl Server {
         self.state.lame_duck.store(true, Ordering::Relaxed);
         self.state.rebuild_info(self.addr.port());
         for c in self.state.clients() {
-            let info = self.state.info_line(c.cid, &c.addr);
+            let info = self.state.info_line(c.cid, &c.addr, None);
             c.out.send_now(&info);
         }
         if self.wait_or_stop(grace).await {
@@ -241,11 +241,11 @@ impl Server {
                 false
             }
         };
-        let (rd, wr) = stream.into_split();
         if over_limit {
             tracing::error!("{addr} - cid:{cid} - maximum connections exceeded");
+            let (_, wr) = stream.into_split();
             tokio::spawn(async move {
-                let info = state.info_line(cid, &addr);
+                let info = state.info_line(cid, &addr, None);
                 shared.out.send_now(&info);
                 shared.out.close_with(
                     CloseReason::MaxConnectionsExceeded,
@@ -258,8 +258,85 @@ impl Server {
         }
         state.total_connections.fetch_add(1, Ordering::Relaxed);
         tracing::debug!("{addr} - cid:{cid} - Client connection created");
-        tokio::spawn(client::serve(state, shared, rd, wr));
+        let nonce = state
+            .authenticator()
+            .needs_nonce()
+            .then(crate::auth::Authenticator::new_nonce);
+        if state.tls().is_some() {
+            tokio::spawn(accept_tls(state, shared, stream, nonce));
+        } else {
+            let (rd, wr) = stream.into_split();
+            tokio::spawn(client::serve(
+                state,
+                shared,
+                rd,
+                wr,
+                ConnStart {
+                    nonce,
+                    info_sent: false,
+                },
+            ));
+        }
     }
+}
+
+/// The NATS order for TLS: INFO in plain text, then the client's handshake. A
+/// client that answers in plain text is told TLS is required and closed.
+async fn accept_tls(
+    state: Arc<ServerState>,
+    shared: Arc<ClientShared>,
+    mut stream: TcpStream,
+    nonce: Option<String>,
+) {
+    use tokio::io::AsyncWriteExt;
+    let (Some(acceptor), Some(tls_opts)) = (state.tls().cloned(), state.opts().tls.clone()) else {
+        return;
+    };
+    let timeout = crate::tls::handshake_timeout(&tls_opts);
+    let info = state.info_line(shared.cid, &shared.addr, nonce.as_deref());
+    let mut first = [0u8; 1];
+    let peeked = async {
+        stream.write_all(&info).await?;
+        stream.peek(&mut first).await
+    };
+    let reason = match tokio::time::timeout(timeout, peeked).await {
+        Ok(Ok(1)) if first[0] == 0x16 => match crate::tls::accept(&acceptor, stream, timeout).await
+        {
+            Ok(tls) => {
+                let (rd, wr) = tokio::io::split(tls);
+                client::serve(
+                    state,
+                    shared,
+                    rd,
+                    wr,
+                    ConnStart {
+                        nonce,
+                        info_sent: true,
+                    },
+                )
+                .await;
+                return;
+            }
+            Err(e) => {
+                tracing::error!(
+                    "{} - cid:{} - TLS handshake error: {e}",
+                    shared.addr,
+                    shared.cid
+                );
+                CloseReason::TlsHandshakeError
+            }
+        },
+        Ok(Ok(n)) if n > 0 => {
+            let mut line = Vec::new();
+            crate::protocol::encode::err_line(&mut line, text::TLS_REQUIRED);
+            let _ = tokio::time::timeout(timeout, stream.write_all(&line)).await;
+            CloseReason::TlsRequired
+        }
+        Ok(_) => CloseReason::ClientClosed,
+        Err(_) => CloseReason::TlsHandshakeError,
+    };
+    shared.out.close_with(reason, None);
+    state.unregister(&shared, reason);
 }
 
 /// Closes every client after flushing what is queued for it; waits a bounded time.

@@ -19,6 +19,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use arc_swap::{ArcSwap, Guard};
 use crossbeam_utils::CachePadded;
 
+use tokio::sync::watch;
+
+use crate::auth::Authenticator;
 use crate::client::{ClientShared, CloseReason, ConnSnapshot, SubRef};
 use crate::options::Options;
 use crate::protocol::ServerInfo;
@@ -35,6 +38,10 @@ pub enum ServerError {
         addr: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error("config reload: {0} cannot be changed while running")]
     ReloadImmutable(&'static str),
     #[error("config reload: max_payload {payload} is over max_pending {pending}")]
@@ -66,6 +73,9 @@ pub struct ServerState {
     pub closed_totals: Totals,
     pub start: SystemTime,
     shutting_down: AtomicBool,
+    auth: ArcSwap<Authenticator>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    reload_tx: watch::Sender<u64>,
     /// Lame duck mode: clients are being asked to move elsewhere.
     lame_duck: AtomicBool,
     /// Bumped on every applied reload; readers refresh their limits when it moves.
@@ -89,9 +99,18 @@ pub struct Counts {
 }
 
 impl ServerState {
-    fn new(opts: Options, port: u16) -> Self {
+    fn new(opts: Options, port: u16) -> Result<Self, ServerError> {
         let server_id = make_server_id();
+        let auth = Authenticator::from_options(&opts)?;
+        let tls = match &opts.tls {
+            Some(t) => Some(crate::tls::acceptor(t)?),
+            None => None,
+        };
+        let (reload_tx, _) = watch::channel(0);
         let state = ServerState {
+            auth: ArcSwap::from_pointee(auth),
+            tls,
+            reload_tx,
             max_pending: AtomicUsize::new(opts.max_pending),
             opts: ArcSwap::from_pointee(opts),
             sublist: Sublist::new(),
@@ -111,7 +130,23 @@ impl ServerState {
             closed: Mutex::new(VecDeque::new()),
         };
         state.rebuild_info(port);
-        state
+        Ok(state)
+    }
+
+    /// The current authenticator (swapped on reload).
+    pub fn authenticator(&self) -> Arc<Authenticator> {
+        self.auth.load_full()
+    }
+
+    /// The TLS acceptor when TLS is configured (fixed at start).
+    pub fn tls(&self) -> Option<&tokio_rustls::TlsAcceptor> {
+        self.tls.as_ref()
+    }
+
+    /// A receiver that changes on every applied reload (readers re-check their
+    /// user and limits, even when idle).
+    pub fn subscribe_reload(&self) -> watch::Receiver<u64> {
+        self.reload_tx.subscribe()
     }
 
     /// Current options (cheap; swapped whole on reload).
@@ -146,13 +181,16 @@ impl ServerState {
                 pending: new.max_pending,
             });
         }
+        let auth = Authenticator::from_options(&new)?;
         let mut new = new;
         new.port = old.port;
         drop(old);
+        self.auth.store(Arc::new(auth));
         self.max_pending.store(new.max_pending, Ordering::Relaxed);
         self.opts.store(Arc::new(new));
         self.rebuild_info(self.port.load(Ordering::Relaxed) as u16);
-        self.config_gen.fetch_add(1, Ordering::AcqRel);
+        let gen = self.config_gen.fetch_add(1, Ordering::AcqRel) + 1;
+        self.reload_tx.send_replace(gen);
         Ok(())
     }
 
@@ -179,10 +217,10 @@ impl ServerState {
             host: o.host.clone(),
             port,
             headers: true,
-            auth_required: false,
-            tls_required: false,
-            tls_verify: false,
-            tls_available: false,
+            auth_required: self.authenticator().auth_required(),
+            tls_required: o.tls.is_some(),
+            tls_verify: o.tls.as_ref().is_some_and(|t| t.verify),
+            tls_available: o.tls.is_some(),
             max_payload: o.max_payload,
             nonce: None,
             connect_urls: Vec::new(),
@@ -192,8 +230,8 @@ impl ServerState {
     }
 
     /// The INFO line for one new client.
-    pub fn info_line(&self, cid: u64, addr: &SocketAddr) -> Vec<u8> {
-        ServerInfo::line_for_client(&self.info_prefix.load(), cid, &addr.ip().to_string())
+    pub fn info_line(&self, cid: u64, addr: &SocketAddr, nonce: Option<&str>) -> Vec<u8> {
+        ServerInfo::line_for_client(&self.info_prefix.load(), cid, &addr.ip().to_string(), nonce)
     }
 
     pub fn note_slow_consumer(&self, client: &ClientShared) {

@@ -38,7 +38,9 @@ pub fn plan(subject: &str, subjects: usize, size: usize) -> Vec<Chunk> {
     let count = if subjects > 1 {
         subjects
     } else {
-        (TARGET / (size + subject.len() + 16)).max(1)
+        // "PUB <subject> <size>\r\n<payload>\r\n"
+        let per_msg = 4 + subject.len() + 1 + num.format(size).len() + 2 + size + 2;
+        (TARGET / per_msg).max(1)
     };
     for k in 0..count {
         cur.bytes.extend_from_slice(b"PUB ");
