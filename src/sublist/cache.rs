@@ -1,30 +1,73 @@
 //! The bounded match-result cache: literal subject → `Arc<MatchResult>`, split
-//! into independently locked shards.
+//! into independently locked shards. Only consulted while wildcard
+//! subscriptions exist (without them the literal map is the answer).
 //!
 //! Owns cache storage, eviction and the per-shard hit/miss counters. Must not
-//! touch the trie; whether an entry is still valid is decided by the caller's
-//! wildcard generation (stored in each entry) and by targeted invalidation.
+//! touch the trie or the literal map; whether an entry is still valid is
+//! decided by the caller's wildcard generation (stored in each entry) and by
+//! targeted invalidation (with a per-shard epoch so a miss that raced with an
+//! invalidation does not store its possibly stale result).
 //!
-//! A hit locks one shard (a few ns uncontended), compares the generation and
+//! Entries are keyed by the subject's 64-bit hash (an identity hasher, so the
+//! subject is hashed once per match) and hold the subject bytes for the
+//! equality check; a different subject with the same hash simply replaces the
+//! entry. A hit locks one shard, compares hash, subject and generation and
 //! clones an `Arc`: no allocation. Counters live inside the shard, under the
-//! lock already held, on the shard's own cache line: no shared atomic on a hit.
+//! lock already held, on the shard's own cache line.
+//!
+//! Memory per entry: a 48-byte map slot (÷ load factor ≈ 0.6 → ~80 B), the
+//! subject bytes, and the result (shared with the literal map when only literal
+//! subscriptions match, else ~64 B + 8 B per subscriber).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crossbeam_utils::CachePadded;
 
-use super::hash::{hash_bytes, FastBuild};
 use super::MatchResult;
 
-/// A cached result and the wildcard generation it was computed at.
+/// A cached result, its subject and the wildcard generation it was computed at.
 pub(crate) struct Entry<T> {
+    key: Box<[u8]>,
     wc_gen: u64,
     result: Arc<MatchResult<T>>,
 }
 
+/// Passes a precomputed 64-bit hash through.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    #[inline]
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("IdHasher only hashes u64 keys")
+    }
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdBuild;
+
+impl BuildHasher for IdBuild {
+    type Hasher = IdHasher;
+    #[inline]
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
 struct Shard<T> {
-    map: HashMap<Box<[u8]>, Entry<T>, FastBuild>,
+    map: HashMap<u64, Entry<T>, IdBuild>,
+    /// Bumped by every targeted invalidation in this shard.
+    epoch: u64,
     hits: u64,
     misses: u64,
 }
@@ -43,6 +86,9 @@ pub(crate) struct CacheCounters {
     pub total_fanout: usize,
 }
 
+/// What a miss hands to the later `put`: the shard epoch it saw.
+pub(crate) struct Ticket(u64);
+
 pub(crate) struct Cache<T> {
     shards: Box<[CachePadded<Mutex<Shard<T>>>]>,
     mask: usize,
@@ -58,7 +104,8 @@ impl<T> Cache<T> {
         let shards = (0..n)
             .map(|_| {
                 CachePadded::new(Mutex::new(Shard {
-                    map: HashMap::with_hasher(FastBuild),
+                    map: HashMap::with_hasher(IdBuild),
+                    epoch: 0,
                     hits: 0,
                     misses: 0,
                 }))
@@ -84,30 +131,24 @@ impl<T> Cache<T> {
     }
 
     /// Returns the cached result if present and computed at `wc_gen`; counts a
-    /// hit or a miss. A stale entry is removed and handed back for dropping.
+    /// hit or a miss. On a miss, the ticket must be passed to `put`.
     #[inline]
     pub(crate) fn get(
         &self,
         hash: u64,
         subject: &[u8],
         wc_gen: u64,
-    ) -> Result<Arc<MatchResult<T>>, Evicted<T>> {
+    ) -> Result<Arc<MatchResult<T>>, Ticket> {
         let mut shard = self.shard(hash);
-        match shard.map.get(subject) {
-            Some(e) if e.wc_gen == wc_gen => {
+        if let Some(e) = shard.map.get(&hash) {
+            if e.wc_gen == wc_gen && *e.key == *subject {
                 let r = Arc::clone(&e.result);
                 shard.hits += 1;
-                Ok(r)
-            }
-            Some(_) => {
-                shard.misses += 1;
-                Err(shard.map.remove(subject))
-            }
-            None => {
-                shard.misses += 1;
-                Err(None)
+                return Ok(r);
             }
         }
+        shard.misses += 1;
+        Err(Ticket(shard.epoch))
     }
 
     /// Counts a miss without looking (used when the cache is off).
@@ -115,35 +156,49 @@ impl<T> Cache<T> {
         self.shard(hash).misses += 1;
     }
 
-    /// Stores a result, evicting one arbitrary entry if the shard is full.
+    /// Stores a result unless a targeted invalidation happened in this shard
+    /// since the miss (the result may predate it); evicts an arbitrary entry
+    /// if the shard is full.
     pub(crate) fn put(
         &self,
         hash: u64,
         subject: &[u8],
         wc_gen: u64,
-        result: Arc<MatchResult<T>>,
+        result: &Arc<MatchResult<T>>,
+        ticket: Ticket,
     ) -> Evicted<T> {
         let mut shard = self.shard(hash);
+        if shard.epoch != ticket.0 {
+            return None;
+        }
         let mut evicted = None;
-        if shard.map.len() >= self.per_shard && !shard.map.contains_key(subject) {
-            let victim: Option<Box<[u8]>> = shard.map.keys().next().cloned();
-            if let Some(k) = victim {
+        if shard.map.len() >= self.per_shard && !shard.map.contains_key(&hash) {
+            if let Some(&k) = shard.map.keys().next() {
                 evicted = shard.map.remove(&k);
             }
         }
-        if let Some(old) = shard
-            .map
-            .insert(Box::from(subject), Entry { wc_gen, result })
-        {
+        let e = Entry {
+            key: Box::from(subject),
+            wc_gen,
+            result: Arc::clone(result),
+        };
+        if let Some(old) = shard.map.insert(hash, e) {
             evicted = Some(old);
         }
         evicted
     }
 
-    /// Drops the entry for exactly `subject` (a literal subscription changed).
+    /// Drops the entry for exactly `subject` (a literal subscription changed)
+    /// and makes in-flight misses of this shard skip their store.
     #[inline]
-    pub(crate) fn invalidate(&self, subject: &[u8]) -> Evicted<T> {
-        self.shard(hash_bytes(subject)).map.remove(subject)
+    pub(crate) fn invalidate(&self, hash: u64) -> Evicted<T> {
+        let mut shard = self.shard(hash);
+        shard.epoch = shard.epoch.wrapping_add(1);
+        if shard.map.is_empty() {
+            None
+        } else {
+            shard.map.remove(&hash)
+        }
     }
 
     /// Sums counters and fan-out over all shards (cold path: `/subsz`).

@@ -21,13 +21,14 @@
 
 mod cache;
 mod hash;
+mod literal;
 mod stats;
 mod trie;
 
 #[doc(hidden)]
 pub mod baseline;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use bytes::Bytes;
@@ -38,10 +39,14 @@ pub use stats::SublistStats;
 use crate::subject::{self, SubjectError};
 use cache::Cache;
 use hash::hash_bytes;
+use literal::Literal;
 use trie::Trie;
 
-/// Default cache size in subjects, as nats-server's `slCacheMax`.
-pub const DEFAULT_CACHE_CAPACITY: usize = 1024;
+/// Default cache size in subjects: bounded, but sized for real working sets
+/// (nats-server uses 1,024; the throughput workload touches ~16k subjects).
+/// Costs ~100-200 B per entry when full (see cache.rs), only while wildcard
+/// subscriptions exist.
+pub const DEFAULT_CACHE_CAPACITY: usize = 32_768;
 
 /// Why an insert or remove was refused.
 #[derive(Debug, thiserror::Error)]
@@ -136,8 +141,8 @@ impl SublistConfig {
     }
 }
 
-/// Counters only writers touch, kept under the trie lock.
-struct Inner<T> {
+/// The wildcard trie and its writer-only counters, under one `RwLock`.
+struct Wild<T> {
     trie: Trie<T>,
     inserts: u64,
     removes: u64,
@@ -151,13 +156,21 @@ struct Inner<T> {
 /// twice stores it twice (counted twice, delivered twice, removed one at a
 /// time); the engine does not pay for a duplicate check.
 pub struct Sublist<T> {
-    inner: RwLock<Inner<T>>,
+    /// Subscriptions without wildcards, by full subject.
+    literal: Literal<T>,
+    /// Subscriptions with at least one `*` or `>` token.
+    wild: RwLock<Wild<T>>,
+    /// Wildcard subscriptions stored (written under the `wild` write lock);
+    /// while 0, a match is one literal-map lookup and skips the cache.
+    wild_count: CachePadded<AtomicUsize>,
     cache: Cache<T>,
-    /// Bumped (under the write lock) when a wildcard subscription changes, or on
-    /// every change with `Invalidation::Global`. Read on every cached match.
+    /// Bumped when a wildcard subscription changes (after the trie changed), or
+    /// on every change with `Invalidation::Global`. Read on every cached match.
     wc_gen: CachePadded<AtomicU64>,
-    /// Bumped on every insert/remove; also the live count, written by writers.
+    /// Bumped on every insert/remove; the live count beside it.
     generation: CachePadded<(AtomicU64, AtomicU64)>,
+    /// Returned for subjects nobody is interested in (no allocation).
+    empty: Arc<MatchResult<T>>,
     invalidation: Invalidation,
 }
 
@@ -165,6 +178,36 @@ impl<T: Clone + Eq + std::hash::Hash + Send + Sync + 'static> Default for Sublis
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Literal-map result plus wildcard-trie result, as one `Arc`. Reuses the
+/// literal `Arc` when the trie added nothing (no allocation).
+fn merge<T: Clone>(
+    lit: Option<Arc<MatchResult<T>>>,
+    wild: MatchResult<T>,
+    empty: &Arc<MatchResult<T>>,
+) -> Arc<MatchResult<T>> {
+    let lit = match lit {
+        None if wild.is_empty() => return Arc::clone(empty),
+        None => return Arc::new(wild),
+        Some(l) if wild.is_empty() => return l,
+        Some(l) => l,
+    };
+    let mut plain = Vec::with_capacity(lit.plain.len() + wild.plain.len());
+    plain.extend_from_slice(&lit.plain);
+    plain.extend(wild.plain);
+    let mut queues = Vec::with_capacity(lit.queues.len() + wild.queues.len());
+    queues.extend_from_slice(&lit.queues);
+    for g in wild.queues {
+        match queues
+            .iter_mut()
+            .find(|q: &&mut QueueGroup<T>| q.name == g.name)
+        {
+            Some(q) => q.members.extend(g.members),
+            None => queues.push(g),
+        }
+    }
+    Arc::new(MatchResult { plain, queues })
 }
 
 impl<T: Clone + Eq + std::hash::Hash + Send + Sync + 'static> Sublist<T> {
@@ -182,14 +225,17 @@ impl<T: Clone + Eq + std::hash::Hash + Send + Sync + 'static> Sublist<T> {
     #[doc(hidden)]
     pub fn with_config(cfg: SublistConfig) -> Self {
         Sublist {
-            inner: RwLock::new(Inner {
+            literal: Literal::new(),
+            wild: RwLock::new(Wild {
                 trie: Trie::default(),
                 inserts: 0,
                 removes: 0,
             }),
+            wild_count: CachePadded::new(AtomicUsize::new(0)),
             cache: Cache::new(cfg.cache_capacity, cfg.cache_shards),
             wc_gen: CachePadded::new(AtomicU64::new(0)),
             generation: CachePadded::new((AtomicU64::new(0), AtomicU64::new(0))),
+            empty: Arc::new(MatchResult::new()),
             invalidation: cfg.invalidation,
         }
     }
@@ -201,13 +247,21 @@ impl<T: Clone + Eq + std::hash::Hash + Send + Sync + 'static> Sublist<T> {
         if let Some(q) = queue {
             subject::validate_queue(q).map_err(|_| SublistError::InvalidQueue)?;
         }
-        let wild = subject::has_wildcard(subject);
-        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
-        inner.trie.insert(subject, queue, sub);
-        inner.inserts += 1;
-        let evicted = self.after_change(subject, wild, inner.trie.count());
-        drop(inner);
-        drop(evicted);
+        if subject::has_wildcard(subject) {
+            let mut w = self.wild.write().unwrap_or_else(PoisonError::into_inner);
+            w.trie.insert(subject, queue, sub);
+            w.inserts += 1;
+            self.wild_count.store(w.trie.count(), Ordering::Release);
+            self.wc_gen.fetch_add(1, Ordering::Release);
+            drop(w);
+        } else {
+            let hash = hash_bytes(subject);
+            self.literal.shard(hash).insert(subject, queue, sub);
+            let evicted = self.after_literal_change(hash);
+            drop(evicted);
+        }
+        self.generation.0.fetch_add(1, Ordering::Release);
+        self.generation.1.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -219,32 +273,83 @@ impl<T: Clone + Eq + std::hash::Hash + Send + Sync + 'static> Sublist<T> {
         sub: &T,
     ) -> Result<(), SublistError> {
         subject::validate_subscribe(subject)?;
-        let wild = subject::has_wildcard(subject);
-        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
-        if !inner.trie.remove(subject, queue, sub) {
-            return Err(SublistError::NotFound);
+        if subject::has_wildcard(subject) {
+            let mut w = self.wild.write().unwrap_or_else(PoisonError::into_inner);
+            if !w.trie.remove(subject, queue, sub) {
+                return Err(SublistError::NotFound);
+            }
+            w.removes += 1;
+            self.wild_count.store(w.trie.count(), Ordering::Release);
+            self.wc_gen.fetch_add(1, Ordering::Release);
+            drop(w);
+        } else {
+            let hash = hash_bytes(subject);
+            let old = self.literal.shard(hash).remove(subject, queue, sub);
+            let Ok(old) = old else {
+                return Err(SublistError::NotFound);
+            };
+            drop(old);
+            let evicted = self.after_literal_change(hash);
+            drop(evicted);
         }
-        inner.removes += 1;
-        let evicted = self.after_change(subject, wild, inner.trie.count());
-        drop(inner);
-        drop(evicted);
+        self.generation.0.fetch_add(1, Ordering::Release);
+        self.generation.1.fetch_sub(1, Ordering::Relaxed);
         Ok(())
     }
 
-    /// Called under the write lock after the trie changed: invalidate, publish
-    /// the new generation and count.
+    /// Called after a literal entry changed (its shard lock released):
+    /// invalidate the one cached subject, or everything with `Global`.
     #[inline]
-    fn after_change(&self, subject: &[u8], wild: bool, count: usize) -> cache::Evicted<T> {
-        self.generation.0.fetch_add(1, Ordering::Release);
-        self.generation.1.store(count as u64, Ordering::Relaxed);
-        if wild || self.invalidation == Invalidation::Global {
+    fn after_literal_change(&self, hash: u64) -> cache::Evicted<T> {
+        if self.invalidation == Invalidation::Global {
             self.wc_gen.fetch_add(1, Ordering::Release);
             None
         } else if self.cache.enabled() {
-            self.cache.invalidate(subject)
+            self.cache.invalidate(hash)
         } else {
             None
         }
+    }
+
+    /// Literal map only: the entry *is* the cached result. Counted as a hit
+    /// when served before since its last change, else as a miss.
+    #[inline]
+    fn match_direct(&self, hash: u64, subject: &[u8]) -> Arc<MatchResult<T>> {
+        let mut guard = self.literal.shard(hash);
+        let shard = &mut *guard;
+        match shard.map.get_mut(subject) {
+            Some(lit) => {
+                if lit.warm {
+                    shard.hits += 1;
+                } else {
+                    shard.warm.heat(lit);
+                    shard.misses += 1;
+                }
+                Arc::clone(&lit.result)
+            }
+            None => {
+                shard.misses += 1;
+                Arc::clone(&self.empty)
+            }
+        }
+    }
+
+    /// Literal lookup plus wildcard-trie walk, no cache.
+    #[inline]
+    fn compute(&self, hash: u64, subject: &[u8]) -> Arc<MatchResult<T>> {
+        let lit = self
+            .literal
+            .shard(hash)
+            .map
+            .get(subject)
+            .map(|l| Arc::clone(&l.result));
+        let mut w = MatchResult::new();
+        self.wild
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .trie
+            .collect(subject, &mut w);
+        merge(lit, w, &self.empty)
     }
 
     /// All subscriptions matching the literal `subject` (wildcard semantics of
@@ -252,29 +357,22 @@ impl<T: Clone + Eq + std::hash::Hash + Send + Sync + 'static> Sublist<T> {
     #[inline]
     pub fn match_subject(&self, subject: &[u8]) -> Arc<MatchResult<T>> {
         let hash = hash_bytes(subject);
+        if self.wild_count.load(Ordering::Acquire) == 0 {
+            return self.match_direct(hash, subject);
+        }
         if !self.cache.enabled() {
             self.cache.count_miss(hash);
-            let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
-            let mut out = MatchResult::new();
-            inner.trie.collect(subject, &mut out);
-            return Arc::new(out);
+            return self.compute(hash, subject);
         }
-        let stale = match self
-            .cache
-            .get(hash, subject, self.wc_gen.load(Ordering::Acquire))
-        {
-            Ok(hit) => return hit,
-            Err(stale) => stale,
-        };
-        drop(stale);
-        let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
-        // Stable while we hold the read lock: writers bump it under the write lock.
+        // Read before the miss's trie walk: a result is tagged with a
+        // generation no newer than the trie it was computed from.
         let wc_gen = self.wc_gen.load(Ordering::Acquire);
-        let mut out = MatchResult::new();
-        inner.trie.collect(subject, &mut out);
-        let out = Arc::new(out);
-        let evicted = self.cache.put(hash, subject, wc_gen, Arc::clone(&out));
-        drop(inner);
+        let ticket = match self.cache.get(hash, subject, wc_gen) {
+            Ok(hit) => return hit,
+            Err(t) => t,
+        };
+        let out = self.compute(hash, subject);
+        let evicted = self.cache.put(hash, subject, wc_gen, &out, ticket);
         drop(evicted);
         out
     }
@@ -283,11 +381,24 @@ impl<T: Clone + Eq + std::hash::Hash + Send + Sync + 'static> Sublist<T> {
     /// `*`/`>` tokens in it taken literally: what a PUB to a wildcard subject
     /// reaches (PROTOCOL.md quirks). Not cached.
     pub fn match_literal(&self, subject: &[u8]) -> Arc<MatchResult<T>> {
-        let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        if !subject::has_wildcard(subject) {
+            let hash = hash_bytes(subject);
+            return match self.literal.shard(hash).map.get(subject) {
+                Some(l) => Arc::clone(&l.result),
+                None => Arc::clone(&self.empty),
+            };
+        }
         let mut out = MatchResult::new();
-        inner.trie.collect_exact(subject, &mut out);
-        drop(inner);
-        Arc::new(out)
+        self.wild
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .trie
+            .collect_exact(subject, &mut out);
+        if out.is_empty() {
+            Arc::clone(&self.empty)
+        } else {
+            Arc::new(out)
+        }
     }
 
     /// Live subscriptions (lock-free read).
@@ -301,13 +412,27 @@ impl<T: Clone + Eq + std::hash::Hash + Send + Sync + 'static> Sublist<T> {
         self.generation.0.load(Ordering::Acquire)
     }
 
-    /// Counters for `/subsz`; walks the cache, so keep it off hot paths.
+    /// Counters for `/subsz`; walks the cache and every literal shard, so keep
+    /// it off hot paths.
     pub fn stats(&self) -> SublistStats {
-        let (count, inserts, removes) = {
-            let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
-            (inner.trie.count(), inner.inserts, inner.removes)
+        let (wild_count, mut inserts, mut removes) = {
+            let w = self.wild.read().unwrap_or_else(PoisonError::into_inner);
+            (w.trie.count(), w.inserts, w.removes)
         };
-        let c = self.cache.counters(self.wc_gen.load(Ordering::Acquire));
+        let mut c = self.cache.counters(self.wc_gen.load(Ordering::Acquire));
+        let count = self.count();
+        self.literal.for_each_shard(|s| {
+            inserts += s.inserts;
+            removes += s.removes;
+            c.hits += s.hits;
+            c.misses += s.misses;
+            // Warm literal entries are the cache while no wildcard exists.
+            if wild_count == 0 {
+                c.entries += s.warm.entries;
+                c.total_fanout += s.warm.fanout;
+                c.max_fanout = c.max_fanout.max(s.warm.max);
+            }
+        });
         let matches = c.hits + c.misses;
         SublistStats {
             num_subscriptions: u32::try_from(count).unwrap_or(u32::MAX),

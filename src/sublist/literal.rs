@@ -1,0 +1,226 @@
+//! Literal interest: full literal subject → its subscribers, in a sharded hash
+//! map. Subscriptions without wildcards (the vast majority in practice, and
+//! every one in the concurrency workload) live here instead of in the trie, so
+//! matching them is one hash of the whole subject and one map probe instead of
+//! a per-token trie walk.
+//!
+//! Owns the literal maps, their locks and the per-shard counters (inserts,
+//! removes, and hits/misses of the direct path). Must not touch the wildcard
+//! trie or the merged-result cache.
+//!
+//! Each entry's subscribers are kept *as* a ready `Arc<MatchResult>`: a match
+//! clones that `Arc` (no allocation), a change mutates it in place when no
+//! reader holds it (`Arc::make_mut`) and copies it otherwise (copy-on-write).
+//!
+//! Shards bound what a reader can wait for: a writer holds one shard's mutex
+//! for one map operation; a map resize copies only that shard's entries
+//! (1/`SHARDS` of the literal subscriptions).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use bytes::Bytes;
+use crossbeam_utils::CachePadded;
+
+use super::hash::FastBuild;
+use super::{MatchResult, QueueGroup};
+
+/// Number of shards (power of two). 256 × 128 B padded = 32 KiB per engine.
+pub(crate) const SHARDS: usize = 256;
+
+/// One literal subject's subscribers.
+pub(crate) struct Lit<T> {
+    pub(crate) result: Arc<MatchResult<T>>,
+    /// Served by the direct path since its last change: the next direct match
+    /// is counted as a cache hit (the entry *is* the cached result).
+    pub(crate) warm: bool,
+}
+
+/// Warm entries of a shard (the direct path's "cache"), kept incrementally so
+/// statistics never walk the map. `max` is a high-water mark, reset when the
+/// shard has no warm entry left.
+#[derive(Default)]
+pub(crate) struct Warm {
+    pub(crate) entries: usize,
+    pub(crate) fanout: usize,
+    pub(crate) max: usize,
+}
+
+impl Warm {
+    /// Marks `lit` warm (first direct match since its last change).
+    #[inline]
+    pub(crate) fn heat<T>(&mut self, lit: &mut Lit<T>) {
+        let f = lit.result.len();
+        lit.warm = true;
+        self.entries += 1;
+        self.fanout += f;
+        self.max = self.max.max(f);
+    }
+
+    /// Marks `lit` cold before it changes.
+    #[inline]
+    fn cool<T>(&mut self, lit: &mut Lit<T>) {
+        if lit.warm {
+            lit.warm = false;
+            self.entries -= 1;
+            self.fanout -= lit.result.len();
+            if self.entries == 0 {
+                self.max = 0;
+            }
+        }
+    }
+}
+
+pub(crate) struct Shard<T> {
+    pub(crate) map: HashMap<Box<[u8]>, Lit<T>, FastBuild>,
+    pub(crate) warm: Warm,
+    pub(crate) hits: u64,
+    pub(crate) misses: u64,
+    pub(crate) inserts: u64,
+    pub(crate) removes: u64,
+}
+
+pub(crate) struct Literal<T> {
+    shards: Box<[CachePadded<Mutex<Shard<T>>>]>,
+}
+
+/// Pushes growing capacity 1, 2, 4, … (most subjects have one subscriber and
+/// every spare slot costs at 1M subscriptions).
+#[inline]
+fn push_tight<V>(v: &mut Vec<V>, x: V) {
+    if v.len() == v.capacity() {
+        v.reserve_exact(v.len().max(1));
+    }
+    v.push(x);
+}
+
+#[inline]
+fn remove_one<V: PartialEq>(v: &mut Vec<V>, x: &V) -> bool {
+    match v.iter().position(|y| y == x) {
+        Some(i) => {
+            v.swap_remove(i);
+            if v.capacity() > 8 && v.len() * 4 < v.capacity() {
+                v.shrink_to_fit();
+            }
+            true
+        }
+        None => false,
+    }
+}
+
+impl<T> Literal<T> {
+    pub(crate) fn new() -> Self {
+        Literal {
+            shards: (0..SHARDS)
+                .map(|_| {
+                    CachePadded::new(Mutex::new(Shard {
+                        map: HashMap::with_hasher(FastBuild),
+                        warm: Warm::default(),
+                        hits: 0,
+                        misses: 0,
+                        inserts: 0,
+                        removes: 0,
+                    }))
+                })
+                .collect(),
+        }
+    }
+
+    /// The shard for a subject hash (`hash::hash_bytes`).
+    #[inline]
+    pub(crate) fn shard(&self, hash: u64) -> MutexGuard<'_, Shard<T>> {
+        self.shards[(hash >> 32) as usize & (SHARDS - 1)]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Every shard in turn (cold paths: statistics).
+    pub(crate) fn for_each_shard(&self, mut f: impl FnMut(&Shard<T>)) {
+        for s in self.shards.iter() {
+            f(&s.lock().unwrap_or_else(PoisonError::into_inner));
+        }
+    }
+}
+
+impl<T: Clone + PartialEq> Shard<T> {
+    /// Adds a subscriber.
+    pub(crate) fn insert(&mut self, subject: &[u8], queue: Option<&[u8]>, sub: T) {
+        let lit = match self.map.get_mut(subject) {
+            Some(l) => l,
+            None => self.map.entry(Box::from(subject)).or_insert_with(|| Lit {
+                result: Arc::new(MatchResult::new()),
+                warm: false,
+            }),
+        };
+        self.warm.cool(lit);
+        let r = Arc::make_mut(&mut lit.result);
+        match queue {
+            None => push_tight(&mut r.plain, sub),
+            Some(q) => match r.queues.iter_mut().find(|g| g.name[..] == *q) {
+                Some(g) => push_tight(&mut g.members, sub),
+                None => push_tight(
+                    &mut r.queues,
+                    QueueGroup {
+                        name: Bytes::copy_from_slice(q),
+                        members: vec![sub],
+                    },
+                ),
+            },
+        }
+        self.inserts += 1;
+    }
+
+    /// Removes one occurrence. `Err(())` if absent; `Ok(old)` hands back the
+    /// entry's previous result (if it was shared or the entry went away) so
+    /// the caller frees it after unlocking.
+    #[allow(clippy::result_unit_err)]
+    pub(crate) fn remove(
+        &mut self,
+        subject: &[u8],
+        queue: Option<&[u8]>,
+        sub: &T,
+    ) -> Result<Option<Lit<T>>, ()> {
+        let Some(lit) = self.map.get_mut(subject) else {
+            return Err(());
+        };
+        // Check before copying a shared result.
+        let present = match queue {
+            None => lit.result.plain.contains(sub),
+            Some(q) => lit
+                .result
+                .queues
+                .iter()
+                .any(|g| g.name[..] == *q && g.members.contains(sub)),
+        };
+        if !present {
+            return Err(());
+        }
+        self.warm.cool(lit);
+        let r = Arc::make_mut(&mut lit.result);
+        match queue {
+            None => {
+                remove_one(&mut r.plain, sub);
+            }
+            Some(q) => {
+                if let Some(i) = r.queues.iter().position(|g| g.name[..] == *q) {
+                    remove_one(&mut r.queues[i].members, sub);
+                    if r.queues[i].members.is_empty() {
+                        r.queues.swap_remove(i);
+                    }
+                }
+            }
+        }
+        self.removes += 1;
+        let old = if r.is_empty() {
+            let old = self.map.remove(subject);
+            let cap = self.map.capacity();
+            if cap > 64 && self.map.len() * 4 < cap {
+                self.map.shrink_to_fit();
+            }
+            old
+        } else {
+            None
+        };
+        Ok(old)
+    }
+}
