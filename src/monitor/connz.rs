@@ -170,7 +170,7 @@ pub(crate) fn collect(server: &ServerState, o: &ConnzOptions) -> Connz {
     let mut conns: Vec<ConnSnapshot> = Vec::new();
     if o.state != ConnState::Closed {
         for c in server.clients() {
-            if o.cid.map_or(true, |cid| cid == c.cid) {
+            if o.cid.is_none_or(|cid| cid == c.cid) {
                 conns.push(c.snapshot(o.subs));
             }
         }
@@ -180,7 +180,7 @@ pub(crate) fn collect(server: &ServerState, o: &ConnzOptions) -> Connz {
         conns.extend(
             closed
                 .into_iter()
-                .filter(|c| o.cid.map_or(true, |cid| cid == c.cid)),
+                .filter(|c| o.cid.is_none_or(|cid| cid == c.cid)),
         );
     }
     sort(&mut conns, o.sort, now);

@@ -200,7 +200,7 @@ mod tests {
             text.contains("#[Max     =        1.000, Total count    =         1000]"),
             "{text}"
         );
-        let last = text.lines().filter(|l| !l.starts_with('#')).last().unwrap();
+        let last = text.lines().rfind(|l| !l.starts_with('#')).unwrap();
         assert!(last.contains("1.000000000000       1000"), "{last}");
     }
 
