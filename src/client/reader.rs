@@ -509,10 +509,14 @@ impl Reader {
         }
     }
 
+    /// Removes the closed connection's interest. Its subscription count and
+    /// list stay as they were, so `/connz?state=closed` shows them (as nats-server).
     fn drop_subscriptions(&mut self) {
-        let subs: Vec<_> = self.subs.drain().map(|(_, s)| s).collect();
-        for sub in subs {
-            self.remove_from_sublist(&sub);
+        for (_, sub) in self.subs.drain() {
+            let _ = self
+                .srv
+                .sublist
+                .remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()));
         }
     }
 }
