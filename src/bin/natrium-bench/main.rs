@@ -351,10 +351,18 @@ fn exit_code(interrupted: bool, bad: u64) -> i32 {
 fn main() {
     let cli = Cli::parse();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build();
+    // Pinned to one CPU (`taskset -c 1`), a current-thread runtime avoids a
+    // second thread handing tasks over on the same core.
+    let rt = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    };
     let code = match rt {
         Ok(rt) => match rt.block_on(main_async(cli)) {
             Ok(c) => c,
