@@ -21,6 +21,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crossbeam_utils::CachePadded;
@@ -90,6 +91,9 @@ pub(crate) struct CacheCounters {
 pub(crate) struct Ticket(u64);
 
 pub(crate) struct Cache<T> {
+    /// Set (for good) by the first miss that may store; until then writers
+    /// skip invalidation. See `may_hold` and `will_store`.
+    used: CachePadded<AtomicBool>,
     shards: Box<[CachePadded<Mutex<Shard<T>>>]>,
     mask: usize,
     per_shard: usize,
@@ -112,6 +116,7 @@ impl<T> Cache<T> {
             })
             .collect();
         Cache {
+            used: CachePadded::new(AtomicBool::new(false)),
             shards,
             mask: n - 1,
             per_shard,
@@ -120,6 +125,26 @@ impl<T> Cache<T> {
 
     pub(crate) fn enabled(&self) -> bool {
         self.per_shard > 0
+    }
+
+    /// Called by a miss before it reads the interest it will store a result
+    /// of. With `may_hold` this is Dekker's handshake: either the writer sees
+    /// `used` and invalidates, or this reader (after its fence) sees the
+    /// writer's change, so skipping invalidation never leaves a stale entry.
+    #[inline]
+    pub(crate) fn will_store(&self) {
+        if !self.used.load(Ordering::Relaxed) {
+            self.used.store(true, Ordering::Relaxed);
+        }
+        fence(Ordering::SeqCst);
+    }
+
+    /// Called by a writer after its change is visible: false while no miss has
+    /// ever prepared to store, so no entry can need invalidating.
+    #[inline]
+    pub(crate) fn may_hold(&self) -> bool {
+        fence(Ordering::SeqCst);
+        self.used.load(Ordering::Relaxed)
     }
 
     #[inline]
@@ -149,11 +174,6 @@ impl<T> Cache<T> {
         }
         shard.misses += 1;
         Err(Ticket(shard.epoch))
-    }
-
-    /// Counts a miss without looking (used when the cache is off).
-    pub(crate) fn count_miss(&self, hash: u64) {
-        self.shard(hash).misses += 1;
     }
 
     /// Stores a result unless a targeted invalidation happened in this shard

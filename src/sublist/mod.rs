@@ -304,7 +304,7 @@ impl<T: Clone + Eq + std::hash::Hash + Send + Sync + 'static> Sublist<T> {
         if self.invalidation == Invalidation::Global {
             self.wc_gen.fetch_add(1, Ordering::Release);
             None
-        } else if self.cache.enabled() {
+        } else if self.cache.enabled() && self.cache.may_hold() {
             self.cache.invalidate(hash)
         } else {
             None
@@ -334,15 +334,17 @@ impl<T: Clone + Eq + std::hash::Hash + Send + Sync + 'static> Sublist<T> {
         }
     }
 
-    /// Literal lookup plus wildcard-trie walk, no cache.
+    /// Literal lookup plus wildcard-trie walk, no cache; `count_miss` when the
+    /// cache is off (the miss is counted in the literal shard, already locked).
     #[inline]
-    fn compute(&self, hash: u64, subject: &[u8]) -> Arc<MatchResult<T>> {
-        let lit = self
-            .literal
-            .shard(hash)
-            .map
-            .get(subject)
-            .map(|l| Arc::clone(&l.result));
+    fn compute(&self, hash: u64, subject: &[u8], count_miss: bool) -> Arc<MatchResult<T>> {
+        let lit = {
+            let mut shard = self.literal.shard(hash);
+            if count_miss {
+                shard.misses += 1;
+            }
+            shard.map.get(subject).map(|l| Arc::clone(&l.result))
+        };
         let mut w = MatchResult::new();
         self.wild
             .read()
@@ -361,8 +363,7 @@ impl<T: Clone + Eq + std::hash::Hash + Send + Sync + 'static> Sublist<T> {
             return self.match_direct(hash, subject);
         }
         if !self.cache.enabled() {
-            self.cache.count_miss(hash);
-            return self.compute(hash, subject);
+            return self.compute(hash, subject, true);
         }
         // Read before the miss's trie walk: a result is tagged with a
         // generation no newer than the trie it was computed from.
@@ -371,7 +372,8 @@ impl<T: Clone + Eq + std::hash::Hash + Send + Sync + 'static> Sublist<T> {
             Ok(hit) => return hit,
             Err(t) => t,
         };
-        let out = self.compute(hash, subject);
+        self.cache.will_store();
+        let out = self.compute(hash, subject, false);
         let evicted = self.cache.put(hash, subject, wc_gen, &out, ticket);
         drop(evicted);
         out
