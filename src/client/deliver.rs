@@ -11,6 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::{ClientShared, CloseReason, SubRef};
+use crate::sublist::MatchResult;
 use crate::protocol::encode;
 use crate::protocol::PubArgs;
 use crate::server::ServerState;
@@ -46,6 +47,18 @@ pub struct Fanout {
     stall: Option<Arc<ClientShared>>,
     batch: u64,
     rng: u64,
+    /// The last subject published and its match, valid while the sublist's
+    /// generation is unchanged: a publisher repeating a subject skips the
+    /// shared cache entirely (one compare and one atomic load).
+    last: LastMatch,
+}
+
+#[derive(Default)]
+struct LastMatch {
+    subject: Vec<u8>,
+    literal_only: bool,
+    generation: u64,
+    result: Option<Arc<MatchResult<SubRef>>>,
 }
 
 impl Fanout {
@@ -53,9 +66,16 @@ impl Fanout {
         Fanout {
             wake: Vec::with_capacity(16),
             stall: None,
+            last: LastMatch::default(),
             batch: 0,
             rng: seed | 1,
         }
+    }
+
+    /// Drops the remembered match (an idle publisher must not keep closed
+    /// subscribers alive through it).
+    pub fn forget_last_match(&mut self) {
+        self.last = LastMatch::default();
     }
 
     /// Starts a read batch: registrations from now on wake writers once.
@@ -112,10 +132,29 @@ impl Fanout {
         msg: &Message,
     ) -> usize {
         let subject = msg.subject();
-        let result = if literal_only {
-            srv.sublist.match_literal(subject)
-        } else {
-            srv.sublist.match_subject(subject)
+        let generation = srv.sublist.generation();
+        let last = &mut self.last;
+        let result = match &last.result {
+            Some(r)
+                if last.generation == generation
+                    && last.literal_only == literal_only
+                    && last.subject == subject =>
+            {
+                r.clone()
+            }
+            _ => {
+                let r = if literal_only {
+                    srv.sublist.match_literal(subject)
+                } else {
+                    srv.sublist.match_subject(subject)
+                };
+                last.subject.clear();
+                last.subject.extend_from_slice(subject);
+                last.literal_only = literal_only;
+                last.generation = generation;
+                last.result = Some(r.clone());
+                r
+            }
         };
         let mut delivered = 0;
         for sub in &result.plain {

@@ -162,6 +162,7 @@ impl Reader {
                         }
                         self.pings_out += 1;
                         self.me.out.send_now(encode::PING);
+                        self.fanout.forget_last_match();
                         Ok(())
                     }
                 }
@@ -513,10 +514,10 @@ impl Reader {
     /// list stay as they were, so `/connz?state=closed` shows them (as nats-server).
     fn drop_subscriptions(&mut self) {
         for (_, sub) in self.subs.drain() {
-            let _ = self
-                .srv
-                .sublist
-                .remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()));
+            let _ =
+                self.srv
+                    .sublist
+                    .remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()));
         }
     }
 }
