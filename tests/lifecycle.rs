@@ -122,3 +122,29 @@ async fn lame_duck_is_announced_then_clients_are_closed() {
     // New connections are refused once lame duck mode began.
     assert!(std::net::TcpStream::connect(server.addr).is_err());
 }
+
+#[test]
+fn unanswered_server_pings_close_a_stale_connection() {
+    let server = common::TestServer::with(|o| {
+        o.ping_interval = Duration::from_millis(100);
+        o.ping_max = 2;
+    });
+    let mut quiet = server.raw();
+    quiet.send(b"CONNECT {\"verbose\":false}\r\n");
+    // A client answering PINGs stays connected meanwhile.
+    let mut lively = server.raw();
+    lively.send(b"CONNECT {\"verbose\":false}\r\n");
+    for _ in 0..2 {
+        assert_eq!(lively.read_line(), "PING");
+        lively.send(b"PONG\r\n");
+        assert_eq!(quiet.read_line(), "PING");
+    }
+    assert_eq!(quiet.read_line(), "-ERR 'Stale Connection'");
+    assert!(quiet.closed());
+    for _ in 0..3 {
+        assert_eq!(lively.read_line(), "PING");
+        lively.send(b"PONG\r\n");
+    }
+    lively.send(b"PING\r\n");
+    assert_eq!(lively.next_non_ping(), "PONG", "the answering client is still served");
+}
