@@ -20,12 +20,12 @@
 //! subscriptions match, else ~64 B + 8 B per subscriber).
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crossbeam_utils::CachePadded;
 
+use super::hash::IdBuild;
 use super::MatchResult;
 
 /// A cached result, its subject and the wildcard generation it was computed at.
@@ -33,36 +33,6 @@ pub(crate) struct Entry<T> {
     key: Box<[u8]>,
     wc_gen: u64,
     result: Arc<MatchResult<T>>,
-}
-
-/// Passes a precomputed 64-bit hash through.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    #[inline]
-    fn write(&mut self, _: &[u8]) {
-        unreachable!("IdHasher only hashes u64 keys")
-    }
-    #[inline]
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-#[derive(Default, Clone, Copy)]
-pub(crate) struct IdBuild;
-
-impl BuildHasher for IdBuild {
-    type Hasher = IdHasher;
-    #[inline]
-    fn build_hasher(&self) -> IdHasher {
-        IdHasher(0)
-    }
 }
 
 struct Shard<T> {

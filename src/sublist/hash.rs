@@ -78,6 +78,38 @@ impl Hasher for FastHasher {
     }
 }
 
+/// Passes a precomputed 64-bit hash through (keys that carry their hash:
+/// the cache's subject hashes, the trie's token keys).
+#[derive(Default, Clone, Copy, Debug)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    #[inline]
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("IdHasher only hashes precomputed u64 hashes")
+    }
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Zero-sized builder for [`IdHasher`].
+#[derive(Default, Clone, Copy, Debug)]
+pub struct IdBuild;
+
+impl BuildHasher for IdBuild {
+    type Hasher = IdHasher;
+    #[inline]
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
 /// Hash of a key exactly as the maps hash a `Box<[u8]>`/`[u8]` key (length
 /// prefix, then bytes), so the cache can pick a shard from the same value.
 #[inline]

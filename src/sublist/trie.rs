@@ -9,15 +9,90 @@
 //! bytes and lives inline in its parent's map; subscribers sit behind one
 //! optional box, so interior nodes pay nothing for them.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 
 use bytes::Bytes;
 
-use super::hash::FastBuild;
+use super::hash::{hash_bytes, IdBuild};
 use super::{MatchResult, QueueGroup};
 use crate::subject::TSEP;
 
-type Children<T> = HashMap<Box<[u8]>, Node<T>, FastBuild>;
+type Children<T> = HashMap<TKey, Node<T>, IdBuild>;
+
+/// A literal child's token with its hash computed once at insert, so a match
+/// hashes each token of the subject once, not once per visited node (the walk
+/// branches into `*` children and looks the same token up in several maps).
+struct TKey {
+    hash: u64,
+    bytes: Box<[u8]>,
+}
+
+/// Borrowed view of a key, so maps can be probed with `(hash, &token)`
+/// without allocating.
+trait KeyView {
+    fn key_hash(&self) -> u64;
+    fn key_bytes(&self) -> &[u8];
+}
+
+impl KeyView for TKey {
+    fn key_hash(&self) -> u64 {
+        self.hash
+    }
+    fn key_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl KeyView for (u64, &[u8]) {
+    fn key_hash(&self) -> u64 {
+        self.0
+    }
+    fn key_bytes(&self) -> &[u8] {
+        self.1
+    }
+}
+
+impl<'a> Borrow<dyn KeyView + 'a> for TKey {
+    fn borrow(&self) -> &(dyn KeyView + 'a) {
+        self
+    }
+}
+
+impl Hash for dyn KeyView + '_ {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64(self.key_hash());
+    }
+}
+
+impl PartialEq for dyn KeyView + '_ {
+    fn eq(&self, o: &Self) -> bool {
+        self.key_hash() == o.key_hash() && self.key_bytes() == o.key_bytes()
+    }
+}
+
+impl Eq for dyn KeyView + '_ {}
+
+impl Hash for TKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64(self.hash);
+    }
+}
+
+impl PartialEq for TKey {
+    fn eq(&self, o: &Self) -> bool {
+        self.hash == o.hash && self.bytes == o.bytes
+    }
+}
+
+impl Eq for TKey {}
+
+/// Probe key for a token.
+#[inline]
+fn probe<'a>(t: &'a (u64, &'a [u8])) -> &'a (dyn KeyView + 'a) {
+    t
+}
 
 /// One token position.
 pub(crate) struct Node<T> {
@@ -41,7 +116,7 @@ struct QueueSubs<T> {
 impl<T> Default for Node<T> {
     fn default() -> Self {
         Node {
-            literal: HashMap::with_hasher(FastBuild),
+            literal: HashMap::with_hasher(IdBuild),
             pwc: None,
             fwc: None,
             subs: None,
@@ -184,11 +259,22 @@ impl<T: Clone + PartialEq> Trie<T> {
             node = match tok {
                 b"*" => node.pwc.get_or_insert_with(Box::default),
                 b">" => node.fwc.get_or_insert_with(Box::default),
-                _ if node.literal.contains_key(tok) => match node.literal.get_mut(tok) {
-                    Some(child) => child,
-                    None => unreachable!("contains_key just said present"),
-                },
-                _ => node.literal.entry(Box::from(tok)).or_default(),
+                _ => {
+                    let k = (hash_bytes(tok), tok);
+                    if node.literal.contains_key(probe(&k)) {
+                        match node.literal.get_mut(probe(&k)) {
+                            Some(child) => child,
+                            None => unreachable!("contains_key just said present"),
+                        }
+                    } else {
+                        node.literal
+                            .entry(TKey {
+                                hash: k.0,
+                                bytes: Box::from(tok),
+                            })
+                            .or_default()
+                    }
+                }
             };
         }
         node.add_sub(queue, sub);
@@ -207,7 +293,7 @@ impl<T: Clone + PartialEq> Trie<T> {
     /// Collects every subscription whose pattern matches the literal `subject`.
     #[inline]
     pub(crate) fn collect(&self, subject: &[u8], out: &mut MatchResult<T>) {
-        match_level(&self.root, subject, out);
+        match_subject_into(&self.root, subject, out);
     }
 
     /// Collects only the subscriptions whose subject is byte-identical to
@@ -218,7 +304,7 @@ impl<T: Clone + PartialEq> Trie<T> {
             let next = match tok {
                 b"*" => node.pwc.as_deref(),
                 b">" => node.fwc.as_deref(),
-                _ => node.literal.get(tok),
+                _ => node.literal.get(probe(&(hash_bytes(tok), tok))),
             };
             match next {
                 Some(n) => node = n,
@@ -256,12 +342,13 @@ fn remove_at<T: Clone + PartialEq>(
             found
         }
         _ => {
-            let Some(child) = node.literal.get_mut(tok) else {
+            let k = (hash_bytes(tok), tok);
+            let Some(child) = node.literal.get_mut(probe(&k)) else {
                 return false;
             };
             let found = remove_at(child, next, queue, sub);
             if found && child.is_empty() {
-                node.literal.remove(tok);
+                node.literal.remove(probe(&k));
                 let cap = node.literal.capacity();
                 if cap > 64 && node.literal.len() * 4 < cap {
                     node.literal.shrink_to_fit();
@@ -272,36 +359,62 @@ fn remove_at<T: Clone + PartialEq>(
     }
 }
 
-/// Walks literal children iteratively and recurses only into `*` branches.
-fn match_level<T: Clone + PartialEq>(
-    mut node: &Node<T>,
-    mut rest: &[u8],
+/// Tokens hashed up front for subjects up to this many tokens (longer ones
+/// use a heap buffer).
+const STACK_TOKENS: usize = 16;
+
+/// Hashes every token once, then walks.
+fn match_subject_into<T: Clone + PartialEq>(
+    root: &Node<T>,
+    subject: &[u8],
     out: &mut MatchResult<T>,
 ) {
-    loop {
-        let (tok, next) = split_first(rest);
+    if root.is_empty() {
+        return;
+    }
+    let mut buf: [(u64, &[u8]); STACK_TOKENS] = [(0, &[]); STACK_TOKENS];
+    let mut n = 0;
+    for tok in crate::subject::tokens(subject) {
+        if n == STACK_TOKENS {
+            let all: Vec<(u64, &[u8])> = crate::subject::tokens(subject)
+                .map(|t| (hash_bytes(t), t))
+                .collect();
+            match_level(root, &all, out);
+            return;
+        }
+        buf[n] = (hash_bytes(tok), tok);
+        n += 1;
+    }
+    match_level(root, &buf[..n], out);
+}
+
+/// Walks literal children iteratively and recurses only into `*` branches.
+/// `toks` is never empty.
+fn match_level<T: Clone + PartialEq>(
+    mut node: &Node<T>,
+    mut toks: &[(u64, &[u8])],
+    out: &mut MatchResult<T>,
+) {
+    while let Some((tok, rest)) = toks.split_first() {
         if let Some(f) = node.fwc.as_deref() {
             f.collect_into(out);
         }
         if let Some(p) = node.pwc.as_deref() {
-            match next {
-                None => p.collect_into(out),
-                Some(n) => match_level(p, n, out),
+            if rest.is_empty() {
+                p.collect_into(out);
+            } else {
+                match_level(p, rest, out);
             }
         }
-        let Some(child) = node.literal.get(tok) else {
+        let Some(child) = node.literal.get(probe(tok)) else {
             return;
         };
-        match next {
-            None => {
-                child.collect_into(out);
-                return;
-            }
-            Some(n) => {
-                node = child;
-                rest = n;
-            }
+        if rest.is_empty() {
+            child.collect_into(out);
+            return;
         }
+        node = child;
+        toks = rest;
     }
 }
 
