@@ -24,7 +24,7 @@ async fn pub_sub_round_trip() {
     let server = common::TestServer::start();
     let nc = connect(&server).await;
     let mut sub = nc.subscribe("greet.joe").await.unwrap();
-    nc.flush().await.unwrap();
+    common::round_trip(&nc).await;
     nc.publish("greet.joe", "hello".into()).await.unwrap();
     let m = next(&mut sub).await;
     assert_eq!(m.subject.as_str(), "greet.joe");
@@ -37,11 +37,11 @@ async fn wildcards_star_and_full() {
     let nc = connect(&server).await;
     let mut star = nc.subscribe("a.*.c").await.unwrap();
     let mut full = nc.subscribe("a.>").await.unwrap();
-    nc.flush().await.unwrap();
+    common::round_trip(&nc).await;
     for s in ["a.b.c", "a.b", "a.x.y.z", "b.b.c"] {
         nc.publish(s, s.into()).await.unwrap();
     }
-    nc.flush().await.unwrap();
+    common::round_trip(&nc).await;
     assert_eq!(next(&mut star).await.subject.as_str(), "a.b.c");
     let mut got = Vec::new();
     for _ in 0..3 {
@@ -64,14 +64,14 @@ async fn queue_group_of_three_shares_exactly() {
     for _ in 0..3 {
         let c = connect(&server).await;
         let s = c.queue_subscribe("work", "workers".into()).await.unwrap();
-        c.flush().await.unwrap();
+        common::round_trip(&c).await;
         members.push((c, s));
     }
     const N: usize = 3000;
     for i in 0..N {
         nc.publish("work", i.to_string().into()).await.unwrap();
     }
-    nc.flush().await.unwrap();
+    common::round_trip(&nc).await;
     let mut seen = HashSet::new();
     let mut per_member = Vec::new();
     for (_, sub) in members.iter_mut() {
@@ -94,7 +94,7 @@ async fn request_reply() {
     let server = common::TestServer::start();
     let responder = connect(&server).await;
     let mut svc = responder.subscribe("svc.echo").await.unwrap();
-    responder.flush().await.unwrap();
+    common::round_trip(&responder).await;
     tokio::spawn(async move {
         while let Some(m) = svc.next().await {
             if let Some(reply) = m.reply {
@@ -125,7 +125,7 @@ async fn headers_round_trip() {
     let server = common::TestServer::start();
     let nc = connect(&server).await;
     let mut sub = nc.subscribe("h").await.unwrap();
-    nc.flush().await.unwrap();
+    common::round_trip(&nc).await;
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("X-Trace", "abc");
     headers.append("X-Multi", "1");
@@ -149,7 +149,7 @@ async fn one_mib_payload() {
     let server = common::TestServer::start();
     let nc = connect(&server).await;
     let mut sub = nc.subscribe("big").await.unwrap();
-    nc.flush().await.unwrap();
+    common::round_trip(&nc).await;
     let payload: Bytes = (0..1024 * 1024)
         .map(|i| (i % 251) as u8)
         .collect::<Vec<_>>()
@@ -186,7 +186,7 @@ async fn slow_consumer_is_cut_while_healthy_subscriber_gets_everything() {
     assert_eq!(stuck.flush(), "");
     let healthy = connect(&server).await;
     let mut sub = healthy.subscribe("flood").await.unwrap();
-    healthy.flush().await.unwrap();
+    common::round_trip(&healthy).await;
     let publisher = connect(&server).await;
     const N: usize = 100_000;
     let payload = Bytes::from(vec![b'p'; 128]);
@@ -203,7 +203,7 @@ async fn slow_consumer_is_cut_while_healthy_subscriber_gets_everything() {
     for _ in 0..N {
         publisher.publish("flood", payload.clone()).await.unwrap();
     }
-    publisher.flush().await.unwrap();
+    common::round_trip(&publisher).await;
     assert_eq!(reader.await.unwrap(), N, "healthy subscriber lost messages");
     assert!(stuck.closed(), "slow consumer was not disconnected");
     assert!(
@@ -225,7 +225,7 @@ async fn a_thousand_connections_subscribe_and_receive() {
         subs.push((c, s));
     }
     for (c, _) in &subs {
-        c.flush().await.unwrap();
+        common::round_trip(&c).await;
     }
     let publisher = connect(&server).await;
     for i in 0..1000 {
@@ -235,7 +235,7 @@ async fn a_thousand_connections_subscribe_and_receive() {
             .unwrap();
     }
     publisher.publish("conn.all", "x".into()).await.unwrap();
-    publisher.flush().await.unwrap();
+    common::round_trip(&publisher).await;
     for (i, (_, s)) in subs.iter_mut().enumerate() {
         let m = next(s).await;
         assert_eq!(m.subject.as_str(), format!("conn.{i}"));

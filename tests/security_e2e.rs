@@ -239,6 +239,7 @@ async fn publish_violation_keeps_connection_open() {
     .await;
     let mut watch = root.subscribe("orders.>").await.expect("sub");
     root.flush().await.expect("flush");
+    srv.wait_for_interest(b"orders.new");
 
     let (opts, mut errs) = with_errors(ConnectOptions::with_user_and_password(
         "pub".into(),
@@ -299,6 +300,7 @@ async fn subscribe_violation_via_async_nats() {
     // Still connected: an allowed subscription works.
     let mut ok = nc.subscribe("updates.x").await.expect("sub");
     nc.flush().await.expect("flush");
+    srv.wait_for_interest(b"updates.x");
     let root = connect_ok(
         &srv,
         ConnectOptions::with_user_and_password("root".into(), "rpw".into()),
@@ -398,6 +400,7 @@ async fn allow_responses_lets_responder_answer_once() {
     let svc = connect_ok(&srv, opts).await;
     let mut reqs = svc.subscribe("svc.echo").await.expect("sub");
     svc.flush().await.expect("flush");
+    srv.wait_for_interest(b"svc.echo");
     let cli = connect_ok(
         &srv,
         ConnectOptions::with_user_and_password("cli".into(), "cpw".into()),
@@ -623,6 +626,7 @@ async fn failed_connect_flood_does_not_hurt_healthy_client() {
     let responder = connect_ok(&srv, opts()).await;
     let mut reqs = responder.subscribe("echo").await.expect("sub");
     responder.flush().await.expect("flush");
+    srv.wait_for_interest(b"echo");
     tokio::spawn(async move {
         while let Some(m) = reqs.next().await {
             if let Some(r) = m.reply {

@@ -170,7 +170,8 @@ async fn tls_async_nats_pub_sub() {
         .await
         .expect("TLS connect");
     let mut sub = other.subscribe("tls.cross").await.expect("sub");
-    other.flush().await.expect("flush");
+    // `flush` only empties the client's buffer; wait until the server has the SUB.
+    common::round_trip(&other).await;
     nc.publish("tls.cross", "x".into()).await.expect("pub");
     nc.flush().await.expect("flush");
     let m = tokio::time::timeout(WAIT, sub.next())

@@ -52,6 +52,19 @@ impl TestServer {
         }
     }
 
+    /// Waits until some subscription matches `subject` (another connection's
+    /// SUB has been applied): async-nats `flush` alone does not guarantee it.
+    pub fn wait_for_interest(&self, subject: &[u8]) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.state.sublist.match_subject(subject).is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "no interest in {subject:?} after 5 s"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     pub fn url(&self) -> String {
         format!("nats://{}", self.addr)
     }
@@ -217,4 +230,25 @@ impl Raw {
             }
         }
     }
+}
+
+/// A server-side barrier for one async-nats client: returns once the server has
+/// processed everything this client sent before (its SUBs are in the interest
+/// graph). `Client::flush` only flushes the client's socket buffer, so it is not
+/// enough before another connection publishes.
+pub async fn round_trip(nc: &async_nats::Client) {
+    use futures::StreamExt;
+    let inbox = nc.new_inbox();
+    let mut sub = nc
+        .subscribe(inbox.clone())
+        .await
+        .expect("barrier subscribe");
+    nc.publish(inbox, bytes::Bytes::new())
+        .await
+        .expect("barrier publish");
+    tokio::time::timeout(std::time::Duration::from_secs(5), sub.next())
+        .await
+        .expect("barrier round trip in time")
+        .expect("barrier subscription open");
+    let _ = sub.unsubscribe().await;
 }
