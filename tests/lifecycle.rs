@@ -146,5 +146,9 @@ fn unanswered_server_pings_close_a_stale_connection() {
         lively.send(b"PONG\r\n");
     }
     lively.send(b"PING\r\n");
-    assert_eq!(lively.next_non_ping(), "PONG", "the answering client is still served");
+    assert_eq!(
+        lively.next_non_ping(),
+        "PONG",
+        "the answering client is still served"
+    );
 }

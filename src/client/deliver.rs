@@ -11,10 +11,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::{ClientShared, CloseReason, SubRef};
-use crate::sublist::MatchResult;
 use crate::protocol::encode;
 use crate::protocol::PubArgs;
 use crate::server::ServerState;
+use crate::sublist::MatchResult;
 
 /// Payloads up to this size (with CRLF) are copied next to their MSG line
 /// instead of queued as a shared slice: see docs/PERFORMANCE.md for the measurement.
