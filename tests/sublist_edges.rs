@@ -239,3 +239,88 @@ fn cache_hit_returns_the_same_arc() {
     let r2 = s.match_subject(b"a.b");
     assert!(std::sync::Arc::ptr_eq(&r1, &r2));
 }
+
+/// Literal subscriptions live in a hash map, wildcard ones in the trie; a
+/// queue group spanning both is still one group, and the engine answers the
+/// same whether wildcards exist (cached merge) or not (direct literal path).
+#[test]
+fn literal_and_wildcard_interest_merge() {
+    for s in engines() {
+        s.insert(b"a.b", Some(b"q"), 1).unwrap();
+        s.insert(b"a.b", None, 2).unwrap();
+        let r = s.match_subject(b"a.b");
+        assert_eq!(plain(&r), [2]);
+        assert_eq!(r.queues.len(), 1);
+        s.insert(b"a.*", Some(b"q"), 3).unwrap();
+        s.insert(b"*.b", None, 4).unwrap();
+        for _ in 0..2 {
+            let r = s.match_subject(b"a.b");
+            assert_eq!(plain(&r), [2, 4]);
+            assert_eq!(r.queues.len(), 1);
+            let mut m = r.queues[0].members.clone();
+            m.sort_unstable();
+            assert_eq!(m, [1, 3]);
+            assert_eq!(&r.queues[0].name[..], b"q");
+        }
+        // Only wildcard interest for this subject.
+        assert_eq!(plain(&s.match_subject(b"x.b")), [4]);
+        assert_eq!(plain(&s.match_literal(b"a.b")), [2]);
+        assert_eq!(s.match_literal(b"a.*").queues[0].members, [3]);
+        s.remove(b"a.*", Some(b"q"), &3).unwrap();
+        s.remove(b"*.b", None, &4).unwrap();
+        // Back on the direct path: no wildcard left.
+        let r = s.match_subject(b"a.b");
+        assert_eq!(plain(&r), [2]);
+        assert_eq!(r.queues[0].members, [1]);
+        assert_eq!(s.count(), 2);
+    }
+}
+
+/// A result handed out is a snapshot: later changes copy it (copy-on-write)
+/// instead of mutating what a reader holds.
+#[test]
+fn results_are_snapshots() {
+    for s in engines() {
+        s.insert(b"a", None, 1).unwrap();
+        let before = s.match_subject(b"a");
+        s.insert(b"a", None, 2).unwrap();
+        assert_eq!(plain(&before), [1]);
+        assert_eq!(plain(&s.match_subject(b"a")), [1, 2]);
+        let held = s.match_subject(b"a");
+        s.remove(b"a", None, &1).unwrap();
+        assert_eq!(plain(&held), [1, 2]);
+        assert_eq!(plain(&s.match_subject(b"a")), [2]);
+        s.remove(b"a", None, &2).unwrap();
+        assert!(s.match_subject(b"a").is_empty());
+        assert_eq!(
+            s.remove(b"a", None, &2).unwrap_err().to_string(),
+            "subscription not found"
+        );
+    }
+}
+
+/// Without wildcard subscriptions the literal entry is the cached result: the
+/// first match after a change is a miss, later ones hits, counted in `/subsz`.
+#[test]
+fn direct_path_statistics() {
+    let s: Sublist<u32> = Sublist::new();
+    s.insert(b"a", None, 1).unwrap();
+    s.insert(b"b", Some(b"q"), 2).unwrap();
+    s.insert(b"b", None, 3).unwrap();
+    let _ = s.match_subject(b"a");
+    let _ = s.match_subject(b"a");
+    let _ = s.match_subject(b"b");
+    let _ = s.match_subject(b"nobody");
+    let st = s.stats();
+    assert_eq!(st.num_matches, 4);
+    assert!((st.cache_hit_rate - 0.25).abs() < 1e-9);
+    assert_eq!(st.num_cache, 2);
+    assert_eq!(st.max_fanout, 2);
+    assert!((st.avg_fanout - 1.5).abs() < 1e-9);
+    // A change makes the entry cold again.
+    s.insert(b"a", None, 4).unwrap();
+    assert_eq!(s.stats().num_cache, 1);
+    assert_eq!(plain(&s.match_subject(b"a")), [1, 4]);
+    assert_eq!(s.stats().num_cache, 2);
+    assert_eq!(s.stats().num_subscriptions, 4);
+}

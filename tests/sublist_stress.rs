@@ -146,3 +146,46 @@ fn concurrent_global_invalidation() {
         invalidation: Invalidation::Global,
     })));
 }
+
+/// Writers change literal subjects while readers fill the cache of a fresh
+/// engine (the window where writers may skip invalidation): every writer must
+/// read its own writes through the cache, on many fresh engines.
+#[test]
+fn literal_writers_race_first_cache_stores() {
+    for round in 0..150u32 {
+        let engine: Arc<Sublist<u32>> = Arc::new(Sublist::new());
+        engine.insert(b"w.*", None, 999).unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (engine, stop) = (Arc::clone(&engine), Arc::clone(&stop));
+                thread::spawn(move || {
+                    let mut k = 0u32;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let r = engine.match_subject(format!("w.{}", k % 4).as_bytes());
+                        assert!(r.plain.contains(&999));
+                        k += 1;
+                    }
+                })
+            })
+            .collect();
+        for i in 0..40u32 {
+            let subj = format!("w.{}", i % 4);
+            let id = round * 100 + i;
+            engine.insert(subj.as_bytes(), None, id).unwrap();
+            let r = engine.match_subject(subj.as_bytes());
+            assert!(r.plain.contains(&id), "round {round} op {i}: lost insert");
+            engine.remove(subj.as_bytes(), None, &id).unwrap();
+            let r = engine.match_subject(subj.as_bytes());
+            assert!(
+                !r.plain.contains(&id),
+                "round {round} op {i}: stale after remove"
+            );
+            assert_eq!(r.plain, [999]);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for h in readers {
+            h.join().unwrap();
+        }
+    }
+}
