@@ -6,7 +6,8 @@
 //! 3. concurrency: 1..16 threads, 50/50 and 90/10 lookup/subscribe;
 //! 4. scale: 10k / 100k / 1M subs, match latency and bytes per subscription.
 //!
-//! Run: `cargo bench --bench sublist -- --warm-up-time 1 --measurement-time 3`.
+//! Run: `cargo bench --bench sublist -- --warm-up-time 1 --measurement-time 2`
+//! (results and the design decision: docs/PERFORMANCE.md, sublist section).
 //! Memory figures are printed to stderr (`scale-mem ...` lines); a counting
 //! global allocator measures live heap bytes (it adds one relaxed atomic per
 //! allocation to every engine alike; the cache-hit path allocates nothing).
