@@ -5,19 +5,18 @@
 //! concerns; subjects are validated with `crate::subject`.
 //!
 //! # Concurrency design (measured in docs/PERFORMANCE.md)
-//! - Writers (SUB/UNSUB) take the trie's `RwLock` for writing; the critical
-//!   section is one trie walk plus one cache-shard removal, O(tokens),
-//!   independent of the number of subscriptions. Freed memory is dropped after
-//!   the lock is released.
-//! - Readers (every PUB) first look in a sharded cache; a hit locks only its
-//!   shard and never touches the trie lock. A miss reads the trie under the read
-//!   lock and stores the result before releasing it.
-//! - Invalidation is targeted: a literal subscription can only change the
-//!   cached result of the identical subject, so insert/remove drops just that
-//!   entry; a wildcard subscription bumps a wildcard generation that makes
-//!   every older entry stale. Both happen under the write lock, and a reader
-//!   stores under the read lock, so a stale result can never be stored after
-//!   the change that made it stale.
+//! - Literal subscriptions live in a 256-shard map (`literal.rs`), subject →
+//!   ready `Arc<MatchResult>`; wildcard ones in a trie under one `RwLock`.
+//! - While no wildcard subscription exists, a match is one literal lookup (one
+//!   shard mutex, an `Arc` clone). Otherwise the sharded cache (`cache.rs`) is
+//!   consulted first; a miss merges the literal entry and the trie walk.
+//! - Writers hold one literal shard for one map operation, or the trie lock
+//!   for one O(tokens) walk; freed results are dropped after unlocking.
+//! - Invalidation is targeted: a literal change drops one cache entry and bumps
+//!   that cache shard's epoch (a racing miss then skips its store); a wildcard
+//!   change bumps a wildcard generation that makes every older entry stale.
+//!   Until the first miss prepares to store, writers skip invalidation (a
+//!   SeqCst-fence handshake, see `Cache::will_store`).
 
 mod cache;
 mod hash;
