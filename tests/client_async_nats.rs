@@ -225,7 +225,7 @@ async fn a_thousand_connections_subscribe_and_receive() {
         subs.push((c, s));
     }
     for (c, _) in &subs {
-        common::round_trip(&c).await;
+        common::round_trip(c).await;
     }
     let publisher = connect(&server).await;
     for i in 0..1000 {
