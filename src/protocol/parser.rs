@@ -412,20 +412,25 @@ fn lenient_op(line: &[u8]) -> Option<Lenient> {
     }
 }
 
-fn is_blank_byte(b: u8) -> bool {
+pub(crate) fn is_blank_byte(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
-fn skip_blanks(line: &[u8], mut i: usize) -> usize {
+pub(crate) fn skip_blanks(line: &[u8], mut i: usize) -> usize {
     while i < line.len() && is_blank_byte(line[i]) {
         i += 1;
     }
     i
 }
 
-/// Splits the arguments after the op on runs of spaces/tabs. Returns how many
-/// were found; more than `MAX_ARGS` returns `MAX_ARGS + 1`-ish (always invalid).
-fn split_args(line: &[u8], from: usize, out: &mut [Range<usize>; MAX_ARGS]) -> usize {
+/// Splits the arguments after the op on runs of spaces/tabs into `out`.
+/// Returns how many were found; more than `N` returns `N + 1` (always invalid).
+/// Shared by the client-op and server-op parsers.
+pub(crate) fn split_args<const N: usize>(
+    line: &[u8],
+    from: usize,
+    out: &mut [Range<usize>; N],
+) -> usize {
     let mut n = 0;
     let mut i = from;
     loop {
@@ -437,8 +442,8 @@ fn split_args(line: &[u8], from: usize, out: &mut [Range<usize>; MAX_ARGS]) -> u
         while i < line.len() && !is_blank_byte(line[i]) {
             i += 1;
         }
-        if n == MAX_ARGS {
-            return MAX_ARGS + 1;
+        if n == N {
+            return N + 1;
         }
         out[n] = start..i;
         n += 1;

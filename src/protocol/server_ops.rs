@@ -16,7 +16,7 @@ use std::ops::Range;
 
 use thiserror::Error;
 
-use super::parser::parse_size;
+use super::parser::{is_blank_byte as is_blank, parse_size, skip_blanks, split_args};
 
 /// Why the bytes a server sent cannot be framed; the connection is unusable.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -251,45 +251,12 @@ fn unknown(line: &[u8]) -> ServerOpError {
     ServerOpError::UnknownOp(String::from_utf8_lossy(shown).into_owned())
 }
 
-fn is_blank(b: u8) -> bool {
-    b == b' ' || b == b'\t'
-}
-
-fn skip_blanks(line: &[u8], mut i: usize) -> usize {
-    while i < line.len() && is_blank(line[i]) {
-        i += 1;
-    }
-    i
-}
-
 fn trim_end(s: &[u8]) -> &[u8] {
     let mut e = s.len();
     while e > 0 && is_blank(s[e - 1]) {
         e -= 1;
     }
     &s[..e]
-}
-
-/// Splits blank-separated arguments; returns how many (more than `out` holds
-/// is reported as `out.len() + 1`).
-fn split_args(line: &[u8], from: usize, out: &mut [Range<usize>; 5]) -> usize {
-    let mut n = 0;
-    let mut i = from;
-    loop {
-        i = skip_blanks(line, i);
-        if i >= line.len() {
-            return n;
-        }
-        let start = i;
-        while i < line.len() && !is_blank(line[i]) {
-            i += 1;
-        }
-        if n == out.len() {
-            return n + 1;
-        }
-        out[n] = start..i;
-        n += 1;
-    }
 }
 
 #[cfg(test)]
