@@ -184,6 +184,9 @@ fn connz_sort_orders() {
     // a was last active a second before b and c.
     assert_eq!(names("idle")[..2], ["sink", "a"]);
     drop(a);
+    eventually("a's close is noticed", || {
+        server.state.num_connections() == 3
+    });
     let last = names("last");
     assert_eq!(last.len(), 3);
 }
@@ -216,9 +219,10 @@ fn connz_closed_connections_with_reasons() {
     assert_eq!(leaver.cid, bye_cid);
     assert_eq!(leaver.reason, "Client Closed");
     assert_eq!((leaver.in_msgs, leaver.in_bytes), (1, 4));
-    // nats-server keeps a closed connection's subscriptions (count and, with
-    // subs=1, the list); natrium's reader drops them before the closed
-    // snapshot is taken, so both read empty here until src/client changes.
+    // As nats-server, a closed connection keeps its subscription count and,
+    // with subs=1, its list.
+    assert_eq!(leaver.subscriptions, 2);
+    assert_eq!(leaver.subscriptions_list.len(), 2);
     assert_rfc3339(leaver.stop.as_deref().expect("stop set"));
     assert_uptime(&leaver.uptime);
     let broken = by_name("broken");
