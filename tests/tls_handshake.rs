@@ -1,75 +1,25 @@
 //! Real TLS handshakes over loopback against `natrium::tls`, with a CA, server
 //! and client certificates generated inside the test (rcgen).
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::certs::{leaf, new_ca, Ca, Dir};
 use natrium::options::TlsConfig;
 use natrium::tls::{self, TlsError};
-use rcgen::{
-    BasicConstraints, Certificate, CertificateParams, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-};
+use rcgen::{ExtendedKeyUsagePurpose, KeyPair};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsConnector;
 
-struct Ca {
-    cert: Certificate,
-    key: KeyPair,
-}
-
-fn new_ca(name: &str) -> Ca {
-    let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.distinguished_name.push(rcgen::DnType::CommonName, name);
-    let key = KeyPair::generate().expect("key");
-    let cert = p.self_signed(&key).expect("self-sign");
-    Ca { cert, key }
-}
-
-/// A leaf signed by `ca`: (certificate PEM, key PEM).
-fn leaf(ca: &Ca, san: &str, usage: ExtendedKeyUsagePurpose) -> (String, String) {
-    let mut p = CertificateParams::new(vec![san.to_string()]).expect("params");
-    p.extended_key_usages = vec![usage];
-    let key = KeyPair::generate().expect("key");
-    let cert = p.signed_by(&key, &ca.cert, &ca.key).expect("sign");
-    (cert.pem(), key.serialize_pem())
-}
-
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new() -> Dir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let d = std::env::temp_dir().join(format!(
-            "natrium-tls-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&d).expect("mkdir");
-        Dir(d)
-    }
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.0.join(name);
-        std::fs::write(&p, text).expect("write");
-        p
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Server options for a fresh CA + server certificate; returns the CA too.
 fn server_setup(dir: &Dir, verify: bool) -> (TlsConfig, Ca) {
     let ca = new_ca("natrium test CA");
-    let (cert, key) = leaf(&ca, "localhost", ExtendedKeyUsagePurpose::ServerAuth);
+    let (cert, key) = leaf(&ca, &["localhost"], ExtendedKeyUsagePurpose::ServerAuth);
     let cfg = TlsConfig {
         cert_file: Some(dir.write("server.pem", &cert)),
         key_file: Some(dir.write("server-key.pem", &key)),
@@ -146,7 +96,7 @@ async fn tls_server_only_handshake() {
 async fn tls_mutual_handshake_succeeds() {
     let dir = Dir::new();
     let (cfg, ca) = server_setup(&dir, true);
-    let client_cert = leaf(&ca, "client", ExtendedKeyUsagePurpose::ClientAuth);
+    let client_cert = leaf(&ca, &["client"], ExtendedKeyUsagePurpose::ClientAuth);
     let (server, client) = handshake(&cfg, connector(&ca, Some(client_cert))).await;
     server.expect("server handshake");
     assert_eq!(client.expect("client"), b"ping");
@@ -166,7 +116,7 @@ async fn tls_verify_refuses_cert_from_other_ca() {
     let dir = Dir::new();
     let (cfg, ca) = server_setup(&dir, true);
     let rogue = new_ca("rogue CA");
-    let client_cert = leaf(&rogue, "client", ExtendedKeyUsagePurpose::ClientAuth);
+    let client_cert = leaf(&rogue, &["client"], ExtendedKeyUsagePurpose::ClientAuth);
     let (server, client) = handshake(&cfg, connector(&ca, Some(client_cert))).await;
     assert!(matches!(server, Err(TlsError::Handshake(_))), "{server:?}");
     assert!(client.is_err());

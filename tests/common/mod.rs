@@ -2,6 +2,8 @@
 //! thread, plus raw-socket helpers.
 #![allow(dead_code)]
 
+pub mod certs;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
