@@ -23,6 +23,7 @@ use bytes::Bytes;
 use crossbeam_utils::CachePadded;
 
 use super::hash::FastBuild;
+use super::trie::{push_tight, remove_one};
 use super::{MatchResult, QueueGroup};
 
 /// Number of shards (power of two). 256 × 128 B padded = 32 KiB per engine.
@@ -82,30 +83,6 @@ pub(crate) struct Shard<T> {
 
 pub(crate) struct Literal<T> {
     shards: Box<[CachePadded<Mutex<Shard<T>>>]>,
-}
-
-/// Pushes growing capacity 1, 2, 4, … (most subjects have one subscriber and
-/// every spare slot costs at 1M subscriptions).
-#[inline]
-fn push_tight<V>(v: &mut Vec<V>, x: V) {
-    if v.len() == v.capacity() {
-        v.reserve_exact(v.len().max(1));
-    }
-    v.push(x);
-}
-
-#[inline]
-fn remove_one<V: PartialEq>(v: &mut Vec<V>, x: &V) -> bool {
-    match v.iter().position(|y| y == x) {
-        Some(i) => {
-            v.swap_remove(i);
-            if v.capacity() > 8 && v.len() * 4 < v.capacity() {
-                v.shrink_to_fit();
-            }
-            true
-        }
-        None => false,
-    }
 }
 
 impl<T> Literal<T> {

@@ -127,7 +127,7 @@ impl<T> Default for Node<T> {
 /// Pushes growing capacity 1, 2, 4, … instead of Vec's 4, 8, …: most subjects
 /// have one subscriber and every spare slot costs at 1M subscriptions.
 #[inline]
-fn push_tight<V>(v: &mut Vec<V>, x: V) {
+pub(super) fn push_tight<V>(v: &mut Vec<V>, x: V) {
     if v.len() == v.capacity() {
         v.reserve_exact(v.len().max(1));
     }
@@ -136,7 +136,7 @@ fn push_tight<V>(v: &mut Vec<V>, x: V) {
 
 /// Removes one occurrence of `x` (order is not kept).
 #[inline]
-fn remove_one<V: PartialEq>(v: &mut Vec<V>, x: &V) -> bool {
+pub(super) fn remove_one<V: PartialEq>(v: &mut Vec<V>, x: &V) -> bool {
     match v.iter().position(|y| y == x) {
         Some(i) => {
             v.swap_remove(i);
