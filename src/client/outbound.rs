@@ -223,8 +223,66 @@ impl Outbound {
 
 /// Max slices per `writev` (Linux IOV_MAX is 1024).
 const MAX_IOV: usize = 256;
-/// Buffers that grew past this while draining a burst are given back when idle.
+/// Buffers that grew past this while draining a burst are given back once the
+/// burst is over (see [`Trim`]).
 const KEEP_CAPACITY: usize = 64 * 1024;
+/// Chunk-list entries kept across bursts (32 bytes each).
+const KEEP_CHUNKS: usize = 1024;
+/// Consecutive small writes that end a burst.
+const SMALL_WRITES_TO_TRIM: u32 = 64;
+/// An idle writer holding burst-sized buffers gives them back after this long.
+const IDLE_TRIM: Duration = Duration::from_secs(1);
+
+/// When to give back burst-sized buffers. Shrinking after every large write
+/// (the obvious rule) made a subscriber that stays behind re-grow its buffer on
+/// every write: a `mremap` and fresh zeroed pages for each, about a fifth of the
+/// server's CPU on the 1→4 128 B benchmark. So buffers shrink only once a burst
+/// has clearly ended: after a run of small writes, or after an idle second.
+#[derive(Default)]
+struct Trim {
+    small_writes: u32,
+    /// The buffer last handed back to the shared queue is burst-sized.
+    shared_big: bool,
+}
+
+impl Trim {
+    fn is_big(st: &OutState) -> bool {
+        st.inline.capacity() > KEEP_CAPACITY || st.chunks.capacity() > KEEP_CHUNKS
+    }
+
+    fn shrink(st: &mut OutState) {
+        st.inline.shrink_to(KEEP_CAPACITY);
+        st.chunks.shrink_to(KEEP_CHUNKS);
+    }
+
+    /// After a write of `inline_len` inline bytes in `chunk_count` chunks.
+    fn after_write(&mut self, local: &mut OutState, inline_len: usize, chunk_count: usize) {
+        if inline_len > KEEP_CAPACITY || chunk_count > KEEP_CHUNKS {
+            self.small_writes = 0;
+        } else {
+            self.small_writes = self.small_writes.saturating_add(1);
+        }
+        if self.small_writes >= SMALL_WRITES_TO_TRIM && Self::is_big(local) {
+            Self::shrink(local);
+        }
+    }
+
+    /// Does the idle writer hold anything worth giving back?
+    fn holds_big(&self, local: &OutState) -> bool {
+        self.shared_big || Self::is_big(local)
+    }
+
+    /// Idle for [`IDLE_TRIM`]: shrink both buffers.
+    fn idle(&mut self, out: &Outbound, local: &mut OutState) {
+        Self::shrink(local);
+        let mut st = out.lock();
+        if st.chunks.is_empty() {
+            st.inline.clear();
+            Self::shrink(&mut st);
+        }
+        self.shared_big = false;
+    }
+}
 
 /// Drains `out` into `sock` until the connection closes. Returns the reason.
 pub async fn run_writer<W: AsyncWrite + Unpin>(
@@ -233,22 +291,35 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
     write_deadline: Duration,
 ) -> CloseReason {
     let mut local = OutState::default();
+    let mut trim = Trim::default();
     loop {
+        let handing_back_big = Trim::is_big(&local);
         let closing = {
             let mut st = out.lock();
             std::mem::swap(&mut st.inline, &mut local.inline);
             std::mem::swap(&mut st.chunks, &mut local.chunks);
             st.closing
         };
+        trim.shared_big = handing_back_big;
         if local.chunks.is_empty() {
             if let Some(reason) = closing {
                 let _ = tokio::time::timeout(write_deadline, sock.shutdown()).await;
                 return reason;
             }
-            out.wake.notified().await;
+            if trim.holds_big(&local) {
+                if tokio::time::timeout(IDLE_TRIM, out.wake.notified())
+                    .await
+                    .is_err()
+                {
+                    trim.idle(out, &mut local);
+                }
+            } else {
+                out.wake.notified().await;
+            }
             continue;
         }
-        let written = local.inline.len()
+        let (inline_len, chunk_count) = (local.inline.len(), local.chunks.len());
+        let written = inline_len
             + local
                 .chunks
                 .iter()
@@ -264,9 +335,7 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
         .await;
         local.chunks.clear();
         local.inline.clear();
-        if local.inline.capacity() > KEEP_CAPACITY {
-            local.inline.shrink_to(KEEP_CAPACITY);
-        }
+        trim.after_write(&mut local, inline_len, chunk_count);
         match result {
             Ok(Ok(())) => {}
             Ok(Err(_)) => {
@@ -323,4 +392,62 @@ async fn write_all<W: AsyncWrite + Unpin>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    fn burst(st: &mut OutState, bytes: usize) {
+        st.inline_with(|b| b.resize(b.len() + bytes, b'x'));
+    }
+
+    #[test]
+    fn burst_buffers_survive_a_lagging_stream_then_shrink_after_small_writes() {
+        let mut trim = Trim::default();
+        let mut local = OutState::default();
+        for _ in 0..10 {
+            burst(&mut local, 1 << 20);
+            let len = local.inline.len();
+            local.inline.clear();
+            local.chunks.clear();
+            trim.after_write(&mut local, len, 1);
+            assert!(local.inline.capacity() >= 1 << 20, "kept while bursting");
+        }
+        for i in 0..SMALL_WRITES_TO_TRIM {
+            burst(&mut local, 100);
+            local.inline.clear();
+            local.chunks.clear();
+            trim.after_write(&mut local, 100, 1);
+            let shrunk = local.inline.capacity() <= KEEP_CAPACITY;
+            assert_eq!(shrunk, i + 1 == SMALL_WRITES_TO_TRIM, "write {i}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_writer_gives_back_both_buffers() {
+        let out = std::sync::Arc::new(Outbound::new());
+        let (client, server) = tokio::io::duplex(4 << 20);
+        let writer = {
+            let out = out.clone();
+            tokio::spawn(async move { run_writer(&out, server, Duration::from_secs(30)).await })
+        };
+        let (mut rd, _wr) = tokio::io::split(client);
+        let mut sink = vec![0u8; 4 << 20];
+        for _ in 0..3 {
+            burst(&mut out.lock(), 2 << 20);
+            out.wake.notify_one();
+            rd.read_exact(&mut sink[..2 << 20]).await.unwrap();
+        }
+        tokio::task::yield_now().await;
+        assert!(
+            out.lock().inline.capacity() > KEEP_CAPACITY,
+            "shared buffer is burst-sized"
+        );
+        tokio::time::sleep(IDLE_TRIM * 2).await;
+        assert!(out.lock().inline.capacity() <= KEEP_CAPACITY);
+        out.close_with(CloseReason::ServerShutdown, None);
+        assert_eq!(writer.await.unwrap(), CloseReason::ServerShutdown);
+    }
 }
