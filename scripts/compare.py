@@ -6,13 +6,15 @@ Installs Debian's nats-server if missing, builds natrium and natrium-bench
 set (shared/DESIGN.md §5) with natrium-bench pinned to CPU 1 in --compare mode
 (alternating A B A B, medians, ratio natrium / nats-server), checks that the load
 generator is not the bottleneck (natrium-bench vs natsload, pub-only 16 B against
-nats-server), and rewrites the section "## Side-by-side: natrium-bench" of
+both servers, with each tool's own CPU time per message), reports each server's
+CPU time per message handled (utime+stime from /proc/PID/stat over in_msgs +
+out_msgs from its /varz), and rewrites the section "## Side-by-side: natrium-bench" of
 docs/PERFORMANCE.md plus docs/perf-latency.svg.
 
 Usage: scripts/compare.py [--rounds 3] [--secs 2] [--no-doc]
 Default runtime: about 5 minutes on 2 cores.
 """
-import argparse, json, os, shutil, socket, subprocess, sys, time
+import argparse, json, os, resource, shutil, socket, subprocess, sys, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOC = os.path.join(ROOT, "docs", "PERFORMANCE.md")
@@ -73,16 +75,53 @@ def bench(binary, args, timeout=600):
     return json.loads(out.stdout)
 
 
+def child_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def natsload_pub(natsload, port, n):
+    """natsload's pub-only 16 B rate and its own CPU seconds, or None."""
     cmd = ["taskset", "-c", "1", natsload, "-s", f"nats://127.0.0.1:{port}", "-mode", "pub",
            "-np", "1", "-ms", "16", "-n", str(n)]
+    c0 = child_cpu()
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     if out.returncode != 0:
         return None
     for line in out.stdout.splitlines():
         if line.startswith("pub_msgs_per_s"):
-            return float(line.split()[1])
+            return float(line.split()[1]), child_cpu() - c0
     return None
+
+
+class Server:
+    """A server pinned to CPU 0 with monitoring on, for CPU time per message."""
+
+    def __init__(self, name, cmd):
+        self.name, self.port, mport = name, free_port(), free_port()
+        self.proc = subprocess.Popen(["taskset", "-c", "0"] + cmd + ["-a", "127.0.0.1", "-p", str(self.port),
+                                                                      "-m", str(mport)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port)
+        wait_port(mport)
+        self.varz = f"http://127.0.0.1:{mport}/varz"
+        self.url = f"nats://127.0.0.1:{self.port}"
+
+    def sample(self):
+        """(CPU seconds so far, messages handled so far: in_msgs + out_msgs)."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        ticks = int(fields[11]) + int(fields[12])
+        v = json.load(urllib.request.urlopen(self.varz, timeout=5))
+        return ticks / os.sysconf("SC_CLK_TCK"), v["in_msgs"] + v["out_msgs"]
+
+    def stop(self):
+        self.proc.terminate(); self.proc.wait()
+
+
+def ns_per_msg(before, after):
+    cpu, msgs = after[0] - before[0], after[1] - before[1]
+    return cpu * 1e9 / msgs if msgs > 0 else float("nan")
 
 
 def median(v):
@@ -117,34 +156,39 @@ def main():
     natsload = os.path.join(target_dir(), "peers", "natsload")
     if not os.path.exists(natsload):
         natsload = os.path.join(ROOT, "target", "peers", "natsload")
-    procs, ports = [], {}
-    for name, cmd in [("natrium", [natrium]), ("nats-server", ["nats-server"])]:
-        port = free_port()
-        procs.append(subprocess.Popen(["taskset", "-c", "0"] + cmd + ["-a", "127.0.0.1", "-p", str(port)],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        wait_port(port)
-        ports[name] = port
-    A, B = (f"nats://127.0.0.1:{ports[n]}" for n in ("natrium", "nats-server"))
+    servers = [Server("natrium", [natrium]), Server("nats-server", ["nats-server"])]
+    A, B = (s.url for s in servers)
     rows, t0 = [], time.time()
+    # (server, tool) -> lists of rates and tool CPU ns/msg
+    tools = {}
+    n_tool = 5_000_000
     try:
-        # Is the load generator fast enough? Same workload, same server, same CPU.
-        nb_pub, nl_pub = [], []
+        # Is the load generator fast enough? Same workload, same server, same CPU,
+        # alternating the two tools; each tool's own CPU time per message shows
+        # its headroom even where the server is the limit.
         for _ in range(a.rounds):
-            nb_pub.append(bench(nb, ["pub", "-s", B, "--size", "16", "-n", "2000000"])["publishers"]["msgs_per_s"])
-            if os.path.exists(natsload):
-                v = natsload_pub(natsload, ports["nats-server"], 2000000)
-                if v:
-                    nl_pub.append(v)
-        for name, args, keys in WORKLOADS:
-            c = bench(nb, args + ["-d", f"{a.secs}s", "--compare", A, B, "--rounds", str(a.rounds)])
-            rows.append((name, c, keys))
-        name, args, keys = LATENCY
-        c = bench(nb, args + ["-d", f"{max(a.secs, 5)}s", "--compare", A, B, "--rounds", str(a.rounds),
-                              "--plot", PLOT if not a.no_doc else "/tmp/natrium-bench-latency.svg"])
-        rows.append((name, c, keys))
+            for srv in servers:
+                c0 = child_cpu()
+                r = bench(nb, ["pub", "-s", srv.url, "--size", "16", "-n", str(n_tool)])
+                t = tools.setdefault((srv.name, "natrium-bench"), ([], []))
+                t[0].append(r["publishers"]["msgs_per_s"]); t[1].append((child_cpu() - c0) * 1e9 / n_tool)
+                if os.path.exists(natsload):
+                    v = natsload_pub(natsload, srv.port, n_tool)
+                    if v:
+                        t = tools.setdefault((srv.name, "natsload"), ([], []))
+                        t[0].append(v[0]); t[1].append(v[1] * 1e9 / n_tool)
+        for name, args, keys in WORKLOADS + [LATENCY]:
+            before = [s.sample() for s in servers]
+            extra = ["-d", f"{a.secs}s"]
+            if (name, args, keys) == LATENCY:
+                extra = ["-d", f"{max(a.secs, 5)}s",
+                         "--plot", PLOT if not a.no_doc else "/tmp/natrium-bench-latency.svg"]
+            c = bench(nb, args + extra + ["--compare", A, B, "--rounds", str(a.rounds)])
+            cpu = [ns_per_msg(b, s.sample()) for b, s in zip(before, servers)]
+            rows.append((name, c, keys, cpu))
     finally:
-        for p in procs:
-            p.terminate(); p.wait()
+        for s in servers:
+            s.stop()
     cpu = open("/proc/cpuinfo").read().split("model name")[1].split(":")[1].splitlines()[0].strip()
     out = [HEADING, "",
            "**Command:** `scripts/compare.py` (natrium-bench `--compare`, alternating natrium / nats-server,",
@@ -153,20 +197,34 @@ def main():
            f"**Machine:** {os.cpu_count()} cores, {cpu}; nats-server "
            f"{subprocess.run(['nats-server', '--version'], capture_output=True, text=True).stdout.strip()}; "
            f"took {time.time() - t0:.0f} s. Only the ratios are evidence.", "",
-           "| workload | metric | natrium | nats-server | natrium / nats-server |", "|---|---|---|---|---|"]
-    for name, c, keys in rows:
+           "Server CPU ns/msg: each server's utime+stime over the whole workload (all rounds)",
+           "divided by the messages it handled (`in_msgs + out_msgs` from its `/varz`);",
+           "it does not depend on the load generator's speed.", "",
+           "| workload | metric | natrium | nats-server | natrium / nats-server "
+           "| natrium CPU ns/msg | nats-server CPU ns/msg |", "|---|---|---|---|---|---|---|"]
+    for name, c, keys, cpu in rows:
         for r in c["rows"]:
             if r["metric"] in keys:
-                out.append(f"| {name} | {r['metric']} | {r['a']:,.1f} | {r['b']:,.1f} | {r['ratio']:.2f}× |")
+                out.append(f"| {name} | {r['metric']} | {r['a']:,.1f} | {r['b']:,.1f} | {r['ratio']:.2f}× "
+                           f"| {cpu[0]:,.0f} | {cpu[1]:,.0f} |")
         if c["lost"]:
-            out.append(f"| {name} | **LOST / duplicated** | {c['lost']} | | |")
+            out.append(f"| {name} | **LOST / duplicated** | {c['lost']} | | | | |")
     out += ["", "Latency percentiles are corrected for coordinated omission (measured from each",
             "request's intended send time); `(uncorr.)` is from the actual send time.",
             "![request/reply latency by percentile](perf-latency.svg)", "",
-            "**Is the load generator the bottleneck?** pub-only 16 B against nats-server, same CPUs:",
-            f"natrium-bench {median(nb_pub):,.0f} msgs/s"
-            + (f", natsload {median(nl_pub):,.0f} msgs/s (ratio {median(nb_pub) / median(nl_pub):.2f}×)."
-               if nl_pub else " (natsload not built: `bash shared/peers/build-natsload.sh target/peers/natsload`)."), ""]
+            "**Is the load generator the bottleneck?** pub-only 16 B, 5,000,000 messages, same CPUs,",
+            f"the two tools alternating, medians of {a.rounds}. \"tool CPU ns/msg\" is the tool's own",
+            "utime+stime per message published: how much of CPU 1 it needs for that rate.", "",
+            "| server | tool | pub msgs/s | tool CPU ns/msg | natrium-bench / natsload |", "|---|---|---|---|---|"]
+    for srv in ("nats-server", "natrium"):
+        nb_t, nl_t = tools.get((srv, "natrium-bench")), tools.get((srv, "natsload"))
+        ratio = f"{median(nb_t[0]) / median(nl_t[0]):.2f}×" if nl_t else ""
+        out.append(f"| {srv} | natrium-bench | {median(nb_t[0]):,.0f} | {median(nb_t[1]):,.0f} | {ratio} |")
+        if nl_t:
+            out.append(f"| {srv} | natsload | {median(nl_t[0]):,.0f} | {median(nl_t[1]):,.0f} | |")
+    if not any(k[1] == "natsload" for k in tools):
+        out.append("natsload not built: `bash shared/peers/build-natsload.sh target/peers/natsload`.")
+    out.append("")
     section = "\n".join(out) + "\n"
     print(section)
     if not a.no_doc:
