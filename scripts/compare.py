@@ -210,7 +210,9 @@ def main():
         if c["lost"]:
             out.append(f"| {name} | **LOST / duplicated** | {c['lost']} | | | | |")
     out += ["", "Latency percentiles are corrected for coordinated omission (measured from each",
-            "request's intended send time); `(uncorr.)` is from the actual send time.",
+            "request's intended send time); `(uncorr.)` is from the actual send time. At 500",
+            "requests/s the servers' CPU per message is mostly the cost of waking up for each",
+            "message (epoll, scheduler, the VM's interrupt exits), not of handling it.",
             "![request/reply latency by percentile](perf-latency.svg)", "",
             "**Is the load generator the bottleneck?** pub-only 16 B, 5,000,000 messages, same CPUs,",
             f"the two tools alternating, medians of {a.rounds}. \"tool CPU ns/msg\" is the tool's own",
