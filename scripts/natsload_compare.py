@@ -5,7 +5,7 @@ medians, the ratio natrium / nats-server, and each server's CPU time per message
 (utime+stime from /proc/PID/stat, independent of the load generator's speed).
 
 Usage: scripts/natsload_compare.py [--rounds 3] [--natrium target/release/natrium]
-       [--natsload target/peers/natsload] [--scale 1.0]
+       [--natsload target/peers/natsload] [--scale 1.0] [--only 1→4] [--spread]
 Servers are pinned to CPU 0 and the load generator to CPU 1 (taskset).
 """
 import argparse, os, socket, statistics, subprocess, sys, time
@@ -54,6 +54,10 @@ def main():
     ap.add_argument("--natsload", default="target/peers/natsload")
     ap.add_argument("--nats-server", default="nats-server")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply message counts")
+    ap.add_argument("--only", default=None, metavar="TEXT",
+                    help="run only the workloads whose name contains TEXT (e.g. '1→4')")
+    ap.add_argument("--spread", action="store_true",
+                    help="also print each round's ratio (natrium / nats-server, same round)")
     ap.add_argument("--variant", action="append", default=[], metavar="NAME=BINARY",
                     help="another natrium build to alternate with (reported against nats-server)")
     a = ap.parse_args()
@@ -75,6 +79,8 @@ def main():
         print("| workload | metric | natrium (median) | nats-server (median) | ratio | natrium CPU ns/msg | nats-server CPU ns/msg |")
         print("|---|---|---|---|---|---|---|")
         for wname, args, n, handled in WORKLOADS:
+            if a.only and a.only not in wname:
+                continue
             n = max(1000, int(n * a.scale))
             res = {s: {} for s in servers}
             cpu = {s: [] for s in servers}
@@ -93,6 +99,10 @@ def main():
                     label = wname if mine == "natrium" else f"{wname} [{mine}]"
                     print(f"| {label} | {metric} | {mn:,.0f} | {mg:,.0f} | {mn / mg:.2f}× | "
                           f"{statistics.median(cpu[mine]):.0f} | {statistics.median(cpu['nats-server']):.0f} |")
+                    if a.spread:
+                        per = [x / y for x, y in zip(res[mine][metric], res["nats-server"][metric])]
+                        print(f"|  | per-round ratios | {', '.join(f'{r:.2f}' for r in per)} | | "
+                              f"{sum(r >= 1.0 for r in per)} of {len(per)} ≥ 1.0 | | |")
             sys.stdout.flush()
     finally:
         for p in procs:
