@@ -6,7 +6,8 @@ Installs Debian's nats-server if missing, builds natrium and natrium-bench
 set (shared/DESIGN.md §5) with natrium-bench pinned to CPU 1 in --compare mode
 (alternating A B A B, medians, ratio natrium / nats-server), checks that the load
 generator is not the bottleneck (natrium-bench vs natsload, pub-only 16 B against
-both servers, with each tool's own CPU time per message), reports each server's
+both servers and against a sink that drops everything, with each tool's own CPU
+time per message), reports each server's
 CPU time per message handled (utime+stime from /proc/PID/stat over in_msgs +
 out_msgs from its /varz), and rewrites the section "## Side-by-side: natrium-bench" of
 docs/PERFORMANCE.md plus docs/perf-latency.svg.
@@ -119,6 +120,20 @@ class Server:
         self.proc.terminate(); self.proc.wait()
 
 
+class Sink:
+    """scripts/nats_sink.py pinned to CPU 0: a publisher's ceiling without a server."""
+
+    def __init__(self):
+        self.name, self.port = "sink", free_port()
+        self.proc = subprocess.Popen(["taskset", "-c", "0", sys.executable,
+                                      os.path.join(ROOT, "scripts", "nats_sink.py"), str(self.port)])
+        wait_port(self.port)
+        self.url = f"nats://127.0.0.1:{self.port}"
+
+    def stop(self):
+        self.proc.terminate(); self.proc.wait()
+
+
 def ns_per_msg(before, after):
     cpu, msgs = after[0] - before[0], after[1] - before[1]
     return cpu * 1e9 / msgs if msgs > 0 else float("nan")
@@ -158,6 +173,8 @@ def main():
         natsload = os.path.join(ROOT, "target", "peers", "natsload")
     servers = [Server("natrium", [natrium]), Server("nats-server", ["nats-server"])]
     A, B = (s.url for s in servers)
+    # A sink that drops everything: the tools' own ceiling, no server in the way.
+    sink = Sink()
     rows, t0 = [], time.time()
     # (server, tool) -> lists of rates and tool CPU ns/msg
     tools = {}
@@ -167,7 +184,7 @@ def main():
         # alternating the two tools; each tool's own CPU time per message shows
         # its headroom even where the server is the limit.
         for _ in range(a.rounds):
-            for srv in servers:
+            for srv in servers + [sink]:
                 c0 = child_cpu()
                 r = bench(nb, ["pub", "-s", srv.url, "--size", "16", "-n", str(n_tool)])
                 t = tools.setdefault((srv.name, "natrium-bench"), ([], []))
@@ -187,7 +204,7 @@ def main():
             cpu = [ns_per_msg(b, s.sample()) for b, s in zip(before, servers)]
             rows.append((name, c, keys, cpu))
     finally:
-        for s in servers:
+        for s in servers + [sink]:
             s.stop()
     cpu = open("/proc/cpuinfo").read().split("model name")[1].split(":")[1].splitlines()[0].strip()
     out = [HEADING, "",
@@ -218,12 +235,17 @@ def main():
             f"the two tools alternating, medians of {a.rounds}. \"tool CPU ns/msg\" is the tool's own",
             "utime+stime per message published: how much of CPU 1 it needs for that rate.", "",
             "| server | tool | pub msgs/s | tool CPU ns/msg | natrium-bench / natsload |", "|---|---|---|---|---|"]
-    for srv in ("nats-server", "natrium"):
+    for srv in ("nats-server", "natrium", "sink"):
         nb_t, nl_t = tools.get((srv, "natrium-bench")), tools.get((srv, "natsload"))
         ratio = f"{median(nb_t[0]) / median(nl_t[0]):.2f}×" if nl_t else ""
         out.append(f"| {srv} | natrium-bench | {median(nb_t[0]):,.0f} | {median(nb_t[1]):,.0f} | {ratio} |")
         if nl_t:
             out.append(f"| {srv} | natsload | {median(nl_t[0]):,.0f} | {median(nl_t[1]):,.0f} | |")
+    out += ["", "`sink` is `scripts/nats_sink.py` on CPU 0: it answers PINGs and drops everything",
+            "else, so that row is each tool's own publishing ceiling on one CPU. Against a real",
+            "server both tools stop at that server's limit, and the ratio between them swings",
+            "by ±20% from run to run on this shared machine; the sink row and the CPU column",
+            "are what show the headroom."]
     if not any(k[1] == "natsload" for k in tools):
         out.append("natsload not built: `bash shared/peers/build-natsload.sh target/peers/natsload`.")
     out.append("")
