@@ -266,6 +266,29 @@ fn unsub_with_max_auto_unsubscribes() {
 }
 
 #[test]
+fn unsub_max_counts_messages_already_delivered() {
+    // As nats-server 2.9.10 (checked side by side): the max is a total since
+    // SUB, so `UNSUB 1 3` after 5 deliveries ends the subscription at once and
+    // `UNSUB 2 4` after 2 allows exactly 2 more.
+    let srv = TestServer::start();
+    let mut c = client(&srv, NO_VERBOSE);
+    c.send(b"SUB foo 1\r\nSUB bar 2\r\n");
+    for _ in 0..5 {
+        c.send(b"PUB foo 1\r\nx\r\n");
+    }
+    c.send(b"PUB bar 1\r\ny\r\nPUB bar 1\r\ny\r\n");
+    assert_eq!(lines_until_pong(&mut c).len(), 14);
+    c.send(b"UNSUB 1 3\r\nPUB foo 1\r\nz\r\nUNSUB 2 4\r\n");
+    for p in ["a", "b", "c"] {
+        c.send(format!("PUB bar 1\r\n{p}\r\n").as_bytes());
+    }
+    assert_eq!(
+        lines_until_pong(&mut c),
+        vec!["MSG bar 2 1", "a", "MSG bar 2 1", "b"]
+    );
+}
+
+#[test]
 fn unsub_with_bad_max_unsubscribes_at_once() {
     // nats-server reads `x` as -1: unsubscribe now, keep the connection.
     let srv = TestServer::start();

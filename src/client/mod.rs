@@ -179,15 +179,23 @@ pub struct Subscription {
     pub sid: Bytes,
     /// `UNSUB <sid> <max>`: deliveries allowed in total; 0 = unlimited.
     pub max: AtomicU64,
+    /// Every delivery since SUB, as nats-server counts them: a later
+    /// `UNSUB <sid> <max>` counts what was already delivered against `max`, and
+    /// `/connz?subs=detail` and `/subsz?subs=1` report it as `msgs`.
     pub delivered: AtomicU64,
 }
 
 impl Subscription {
     /// Counts one delivery against an auto-unsubscribe limit. Returns `None` if the
     /// limit is already used up, else whether this delivery is the last one.
+    /// Called with the subscriber's outbound lock held, which serialises every
+    /// delivery to this subscription: without a limit a plain load and store
+    /// count it, no atomic read-modify-write on the hot path.
     pub fn take_delivery(&self) -> Option<bool> {
         let max = self.max.load(Ordering::Relaxed);
         if max == 0 {
+            let n = self.delivered.load(Ordering::Relaxed);
+            self.delivered.store(n + 1, Ordering::Relaxed);
             return Some(false);
         }
         let n = self.delivered.fetch_add(1, Ordering::Relaxed) + 1;
