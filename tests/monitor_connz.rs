@@ -52,6 +52,8 @@ struct ConnInfo {
     version: String,
     #[serde(default)]
     subscriptions_list: Vec<String>,
+    #[serde(default)]
+    subscriptions_list_detail: Vec<serde_json::Value>,
 }
 
 fn cids(c: &Connz) -> Vec<u64> {
@@ -114,11 +116,22 @@ fn connz_fields_subs_and_cid_filter() {
     let p = &c.connections[1];
     assert_eq!((p.in_msgs, p.in_bytes, p.subscriptions), (3, 30, 1));
 
+    // As nats-server 2.9.10 (checked side by side): subjects only, the queue
+    // group shows in the detail form.
     let c: Connz = mon.json("/connz?subs=1");
-    assert_eq!(c.connections[0].subscriptions_list, ["q.a grp", "sink"]);
+    assert_eq!(c.connections[0].subscriptions_list, ["q.a", "sink"]);
     assert_eq!(c.connections[1].subscriptions_list, ["pub.0"]);
+    assert!(c.connections[0].subscriptions_list_detail.is_empty());
     let detail: Connz = mon.json("/connz?subs=detail");
-    assert_eq!(detail.connections[1].subscriptions_list, ["pub.0"]);
+    let d = &detail.connections[0];
+    assert!(d.subscriptions_list.is_empty(), "detail replaces the list");
+    assert_eq!(
+        d.subscriptions_list_detail,
+        [
+            serde_json::json!({"subject": "q.a", "qgroup": "grp", "sid": "2", "msgs": 0, "cid": d.cid}),
+            serde_json::json!({"subject": "sink", "sid": "1", "msgs": 3, "cid": d.cid}),
+        ]
+    );
 
     let one: Connz = mon.json(&format!("/connz?cid={}", p.cid));
     assert_eq!((cids(&one), one.total), (vec![p.cid], 1));
@@ -223,6 +236,15 @@ fn connz_closed_connections_with_reasons() {
     // with subs=1, its list.
     assert_eq!(leaver.subscriptions, 2);
     assert_eq!(leaver.subscriptions_list.len(), 2);
+    let detail: Connz = mon.json(&format!("/connz?state=closed&subs=detail&cid={bye_cid}"));
+    let kept = &detail.connections[0].subscriptions_list_detail;
+    assert_eq!(kept.len(), 2);
+    for d in kept {
+        // nats-server names the account in a closed connection's details.
+        assert_eq!(d["account"], "$G", "{d}");
+        assert_eq!(d["cid"], bye_cid, "{d}");
+        assert!(d["msgs"].is_u64() && d.get("max").is_none(), "{d}");
+    }
     assert_rfc3339(leaver.stop.as_deref().expect("stop set"));
     assert_uptime(&leaver.uptime);
     let broken = by_name("broken");

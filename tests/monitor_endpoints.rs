@@ -82,6 +82,8 @@ struct SubDetail {
     #[serde(default)]
     max: i64,
     cid: u64,
+    #[serde(default)]
+    account: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -235,7 +237,11 @@ fn subsz_stats_lists_and_test_subject() {
     assert_eq!((page.total, page.offset, page.limit), (5, 1, 2));
     assert_eq!(page.subscriptions_list, s.subscriptions_list[1..3]);
 
-    // test= lists what a publish to that subject reaches, with delivery counts.
+    // As nats-server, every entry names the account.
+    assert!(s.subscriptions_list.iter().all(|d| d.account == "$G"));
+
+    // test= lists what a publish to that subject reaches, with delivery counts
+    // (every delivery, as nats-server counts them).
     let t: Subsz = mon.json("/subsz?test=foo.bar");
     let mut hits: Vec<(&str, &str, i64, i64)> = t
         .subscriptions_list
@@ -246,9 +252,9 @@ fn subsz_stats_lists_and_test_subject() {
     assert_eq!(
         hits,
         [
-            ("1", "foo.*", 0, 0),
-            ("2", "foo.>", 0, 0),
-            ("7", "foo.bar", 0, 0),
+            ("1", "foo.*", 1, 0),
+            ("2", "foo.>", 1, 0),
+            ("7", "foo.bar", 1, 0),
             ("8", "foo.bar", 1, 5)
         ]
     );

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -50,8 +50,47 @@ pub struct ClientShared {
     pub delivery_filter: AtomicBool,
     /// Permission state publishers consult when the flags above are set.
     pub perms: auth::SharedPerms,
-    /// sid → (subject, queue), for `/connz?subs=1`. Written on SUB/UNSUB only.
-    pub subjects: Mutex<HashMap<Bytes, (Bytes, Option<Bytes>)>>,
+    /// sid → subscription, for `/connz?subs=…` and `/subsz`. Written on SUB/UNSUB
+    /// only; kept after close so closed connections still list theirs.
+    pub subjects: Mutex<HashMap<Bytes, SubEntry>>,
+}
+
+/// A client's monitoring record of one subscription. `sub` is weak: the map
+/// must not keep a subscription alive, nor through it this client (a cycle).
+pub struct SubEntry {
+    pub subject: Bytes,
+    pub queue: Option<Bytes>,
+    pub sub: Weak<Subscription>,
+}
+
+impl SubEntry {
+    pub fn new(sub: &Arc<Subscription>) -> Self {
+        SubEntry {
+            subject: sub.subject.clone(),
+            queue: sub.queue.clone(),
+            sub: Arc::downgrade(sub),
+        }
+    }
+
+    /// (messages delivered, auto-unsubscribe max); zeros once it is gone.
+    pub fn counts(&self) -> (u64, u64) {
+        self.sub.upgrade().map_or((0, 0), |s| {
+            (
+                s.delivered.load(Ordering::Relaxed),
+                s.max.load(Ordering::Relaxed),
+            )
+        })
+    }
+}
+
+/// One subscription in a [`ConnSnapshot`].
+#[derive(Debug, Clone)]
+pub struct SubSnapshot {
+    pub sid: String,
+    pub subject: String,
+    pub queue: Option<String>,
+    pub msgs: u64,
+    pub max: u64,
 }
 
 /// A point-in-time copy of one connection, for monitoring. Taking it locks the
@@ -70,8 +109,8 @@ pub struct ConnSnapshot {
     pub in_bytes: u64,
     pub out_bytes: u64,
     pub subscriptions: u64,
-    /// Subjects (with ` queue` appended for queue subscriptions) when asked for.
-    pub subscriptions_list: Vec<String>,
+    /// Subscriptions by subject then sid, when asked for.
+    pub subs: Vec<SubSnapshot>,
     pub name: String,
     pub lang: String,
     pub version: String,
@@ -119,20 +158,23 @@ impl ClientShared {
             (st.pending(), st.out_msgs, st.out_bytes, st.close_reason())
         };
         let meta = self.meta.lock().map(|m| m.clone()).unwrap_or_default();
-        let subscriptions_list = if with_subs {
-            let subs = self.subjects.lock().unwrap_or_else(|p| p.into_inner());
-            let mut list: Vec<String> = subs
-                .values()
-                .map(|(subject, queue)| {
-                    let mut s = String::from_utf8_lossy(subject).into_owned();
-                    if let Some(q) = queue {
-                        s.push(' ');
-                        s.push_str(&String::from_utf8_lossy(q));
+        let subs = if with_subs {
+            let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            let map = self.subjects.lock().unwrap_or_else(|p| p.into_inner());
+            let mut list: Vec<SubSnapshot> = map
+                .iter()
+                .map(|(sid, e)| {
+                    let (msgs, max) = e.counts();
+                    SubSnapshot {
+                        sid: lossy(sid),
+                        subject: lossy(&e.subject),
+                        queue: e.queue.as_deref().map(lossy),
+                        msgs,
+                        max,
                     }
-                    s
                 })
                 .collect();
-            list.sort();
+            list.sort_by(|a, b| (&a.subject, &a.sid).cmp(&(&b.subject, &b.sid)));
             list
         } else {
             Vec::new()
@@ -151,7 +193,7 @@ impl ClientShared {
             in_bytes: self.in_bytes.load(Ordering::Relaxed),
             out_bytes,
             subscriptions: self.num_subs.load(Ordering::Relaxed),
-            subscriptions_list,
+            subs,
             name: meta.name,
             lang: meta.lang,
             version: meta.version,

@@ -18,7 +18,7 @@ use super::auth::ConnAuth;
 use super::deliver::{Fanout, Message};
 use super::outbound::run_writer;
 use super::readbuf::ReadBuf;
-use super::{ClientShared, CloseReason, SubRef, Subscription};
+use super::{ClientShared, CloseReason, SubEntry, SubRef, Subscription};
 use crate::protocol::errors::text;
 use crate::protocol::{encode, ConnectInfo, Op, Parser, ProtocolError};
 use crate::server::ServerState;
@@ -57,10 +57,12 @@ pub async fn serve<R, W>(
     let mut reader = Reader::new(srv.clone(), shared.clone(), start.nonce);
     let reason = reader.run(rd).await;
     shared.out.close_with(reason, None);
-    reader.drop_subscriptions();
+    // Held until the closed snapshot is taken, so it keeps their counts.
+    let dropped = reader.drop_subscriptions();
     let final_reason = writer.await.unwrap_or(reason);
     let reason = shared.out.lock().close_reason().unwrap_or(final_reason);
     srv.unregister(&shared, reason);
+    drop(dropped);
 }
 
 struct Reader {
@@ -471,7 +473,7 @@ impl Reader {
             Ok(()) => {
                 self.me.num_subs.fetch_add(1, Ordering::Relaxed);
                 if let Ok(mut list) = self.me.subjects.lock() {
-                    list.insert(sid.clone(), (sub.subject.clone(), sub.queue.clone()));
+                    list.insert(sid.clone(), SubEntry::new(&sub));
                 }
                 self.subs.insert(sid, sub);
                 self.ok();
@@ -512,13 +514,17 @@ impl Reader {
 
     /// Removes the closed connection's interest. Its subscription count and
     /// list stay as they were, so `/connz?state=closed` shows them (as nats-server).
-    fn drop_subscriptions(&mut self) {
+    /// Returns them so the caller decides when they are freed.
+    fn drop_subscriptions(&mut self) -> Vec<Arc<Subscription>> {
+        let mut dropped = Vec::with_capacity(self.subs.len());
         for (_, sub) in self.subs.drain() {
             let _ =
                 self.srv
                     .sublist
                     .remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()));
+            dropped.push(sub);
         }
+        dropped
     }
 }
 

@@ -1,5 +1,5 @@
 //! `/connz`: connection list with nats-server's paging (`offset`, `limit`),
-//! ordering (`sort`), filters (`state`, `cid`) and `subs=1` subscription lists.
+//! ordering (`sort`), filters (`state`, `cid`) and `subs=1|detail` subscription lists.
 //!
 //! Open connections are snapshotted one at a time (each snapshot briefly locks
 //! only that client's queue); closed ones come from the server's ring of the
@@ -11,9 +11,10 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use super::params::{bool_param, get, u64_param, usize_param, QueryMap};
+use super::subsz::{SubDetail, GLOBAL_ACCOUNT};
 use super::timefmt::{go_duration, rfc3339, since, uptime};
 use super::MonitorError;
-use crate::client::ConnSnapshot;
+use crate::client::{ConnSnapshot, SubSnapshot};
 use crate::server::ServerState;
 
 /// nats-server's `DefaultConnListSize`.
@@ -65,6 +66,17 @@ pub struct ConnInfo {
     pub version: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub subscriptions_list: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub subscriptions_list_detail: Vec<SubDetail>,
+}
+
+/// `subs=`: no list, subjects only (`1`/`true`), or `detail` (sid, queue,
+/// messages delivered and max for each, as nats-server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SubsLevel {
+    None,
+    List,
+    Detail,
 }
 
 /// Which connections to list (`state=`).
@@ -122,7 +134,7 @@ pub(crate) struct ConnzOptions {
     pub offset: usize,
     pub limit: usize,
     pub sort: SortBy,
-    pub subs: bool,
+    pub subs: SubsLevel,
     pub state: ConnState,
     pub cid: Option<u64>,
 }
@@ -157,7 +169,11 @@ impl ConnzOptions {
             offset: usize_param(q, "offset", 0)?,
             limit,
             sort,
-            subs: bool_param(q, "subs", &["detail"])?,
+            subs: match get(q, "subs") {
+                Some("detail") => SubsLevel::Detail,
+                _ if bool_param(q, "subs", &[])? => SubsLevel::List,
+                _ => SubsLevel::None,
+            },
             state,
             cid: u64_param(q, "cid")?,
         })
@@ -171,7 +187,7 @@ pub(crate) fn collect(server: &ServerState, o: &ConnzOptions) -> Connz {
     if o.state != ConnState::Closed {
         for c in server.clients() {
             if o.cid.is_none_or(|cid| cid == c.cid) {
-                conns.push(c.snapshot(o.subs));
+                conns.push(c.snapshot(o.subs != SubsLevel::None));
             }
         }
     }
@@ -238,8 +254,9 @@ fn sort(conns: &mut [ConnSnapshot], by: SortBy, now: SystemTime) {
     conns.sort_by(|a, b| key(a, b).then(a.cid.cmp(&b.cid)));
 }
 
-fn conn_info(c: ConnSnapshot, subs: bool, now: SystemTime) -> ConnInfo {
+fn conn_info(c: ConnSnapshot, subs: SubsLevel, now: SystemTime) -> ConnInfo {
     let (lived, idle_for) = (lifetime(&c, now), idle(&c, now));
+    let closed = c.stop.is_some();
     ConnInfo {
         cid: c.cid,
         kind: "Client",
@@ -262,10 +279,31 @@ fn conn_info(c: ConnSnapshot, subs: bool, now: SystemTime) -> ConnInfo {
         name: c.name,
         lang: c.lang,
         version: c.version,
-        subscriptions_list: if subs {
-            c.subscriptions_list
-        } else {
-            Vec::new()
+        subscriptions_list: match subs {
+            SubsLevel::List => c.subs.iter().map(|s| s.subject.clone()).collect(),
+            _ => Vec::new(),
         },
+        subscriptions_list_detail: match subs {
+            SubsLevel::Detail => c
+                .subs
+                .into_iter()
+                .map(|s| detail(c.cid, closed, s))
+                .collect(),
+            _ => Vec::new(),
+        },
+    }
+}
+
+/// nats-server names the account (`$G`, the only one here) and drops `max`
+/// in the details it kept for a closed connection.
+fn detail(cid: u64, closed: bool, s: SubSnapshot) -> SubDetail {
+    SubDetail {
+        cid,
+        sid: s.sid,
+        subject: s.subject,
+        qgroup: s.queue.unwrap_or_default(),
+        msgs: s.msgs,
+        max: if closed { 0 } else { s.max },
+        account: if closed { GLOBAL_ACCOUNT } else { "" },
     }
 }

@@ -43,13 +43,19 @@ pub struct SubDetail {
     pub subject: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub qgroup: String,
-    /// Deliveries counted by the server; it counts them only for
-    /// `UNSUB <sid> <max>` subscriptions and only `test=` results read them.
+    /// Messages delivered to it since SUB.
     pub msgs: u64,
     /// `UNSUB <sid> <max>` limit, omitted when unlimited.
     #[serde(skip_serializing_if = "is_zero")]
     pub max: u64,
+    /// `$G` where nats-server names the account; empty (omitted) where it
+    /// does not.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub account: &'static str,
 }
+
+/// The one account of a server without accounts, as nats-server names it.
+pub const GLOBAL_ACCOUNT: &str = "$G";
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
@@ -112,13 +118,17 @@ fn all_subs(server: &ServerState) -> Vec<SubDetail> {
     let mut out = Vec::new();
     for client in server.clients() {
         let subs = client.subjects.lock().unwrap_or_else(|p| p.into_inner());
-        out.extend(subs.iter().map(|(sid, (subject, queue))| SubDetail {
-            cid: client.cid,
-            sid: lossy(sid),
-            subject: lossy(subject),
-            qgroup: queue.as_deref().map(lossy).unwrap_or_default(),
-            msgs: 0,
-            max: 0,
+        out.extend(subs.iter().map(|(sid, e)| {
+            let (msgs, max) = e.counts();
+            SubDetail {
+                cid: client.cid,
+                sid: lossy(sid),
+                subject: lossy(&e.subject),
+                qgroup: e.queue.as_deref().map(lossy).unwrap_or_default(),
+                msgs,
+                max,
+                account: GLOBAL_ACCOUNT,
+            }
         }));
     }
     out
@@ -141,6 +151,7 @@ fn detail(s: &SubRef) -> SubDetail {
         qgroup: sub.queue.as_deref().map(lossy).unwrap_or_default(),
         msgs: sub.delivered.load(Relaxed),
         max: sub.max.load(Relaxed),
+        account: GLOBAL_ACCOUNT,
     }
 }
 
