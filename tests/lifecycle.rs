@@ -17,6 +17,8 @@ fn reload_changes_max_payload_for_a_connected_client() {
     publisher.send(b"CONNECT {\"verbose\":false}\r\n");
     assert_eq!(publisher.flush(), "");
 
+    let loaded_at_start = server.state.config_load_time();
+    std::thread::sleep(Duration::from_millis(5));
     let mut opts = (**server.state.opts()).clone();
     opts.max_payload = 4096;
     server.control.reload(opts);
@@ -31,6 +33,8 @@ fn reload_changes_max_payload_for_a_connected_client() {
     publisher.send(&payload);
     publisher.send(b"\r\n");
     assert_eq!(publisher.flush(), "", "2000 B accepted after the reload");
+    // `/varz` `config_load_time` moves with an applied reload.
+    assert!(server.state.config_load_time() > loaded_at_start);
     assert_eq!(sub.read_line(), "MSG big 1 2000");
     assert_eq!(sub.read_exact(2002)[..2000], payload[..]);
     // New clients see the new limit in INFO.

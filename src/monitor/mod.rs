@@ -76,8 +76,6 @@ pub(crate) struct Monitor {
     pub(crate) http_addr: Option<SocketAddr>,
     pub(crate) cpu: varz::CpuSampler,
     req_counts: [AtomicU64; COUNTED_PATHS.len()],
-    /// When this monitor started; stands in for the config load time.
-    pub(crate) loaded: SystemTime,
 }
 
 impl Monitor {
@@ -111,7 +109,6 @@ fn router_at(server: Arc<ServerState>, http_addr: Option<SocketAddr>) -> Router 
         http_addr,
         cpu: varz::CpuSampler::default(),
         req_counts: Default::default(),
-        loaded: SystemTime::now(),
     });
     Router::new()
         .route("/", get(index))

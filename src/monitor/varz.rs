@@ -146,7 +146,7 @@ pub(crate) fn collect(mon: &Monitor) -> Varz {
         slow_consumers: slow,
         subscriptions: s.sublist.count() as u64,
         http_req_stats: mon.req_stats(),
-        config_load_time: rfc3339(mon.loaded),
+        config_load_time: rfc3339(s.config_load_time()),
         slow_consumer_stats: SlowConsumersStats {
             clients: slow,
             routes: 0,

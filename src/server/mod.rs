@@ -14,7 +14,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::{ArcSwap, Guard};
 use crossbeam_utils::CachePadded;
@@ -80,6 +80,9 @@ pub struct ServerState {
     lame_duck: AtomicBool,
     /// Bumped on every applied reload; readers refresh their limits when it moves.
     config_gen: AtomicU64,
+    /// Unix nanoseconds when the options in force were loaded (start or the
+    /// last applied reload): `/varz` `config_load_time`.
+    config_loaded: AtomicU64,
     /// The client port actually bound (INFO needs it after a reload).
     port: AtomicU64,
     /// The last `MAX_CLOSED` closed connections, oldest first, for `/connz`.
@@ -126,6 +129,7 @@ impl ServerState {
             shutting_down: AtomicBool::new(false),
             lame_duck: AtomicBool::new(false),
             config_gen: AtomicU64::new(0),
+            config_loaded: AtomicU64::new(unix_nanos()),
             port: AtomicU64::new(port as u64),
             closed: Mutex::new(VecDeque::new()),
         };
@@ -189,9 +193,15 @@ impl ServerState {
         self.max_pending.store(new.max_pending, Ordering::Relaxed);
         self.opts.store(Arc::new(new));
         self.rebuild_info(self.port.load(Ordering::Relaxed) as u16);
+        self.config_loaded.store(unix_nanos(), Ordering::Relaxed);
         let gen = self.config_gen.fetch_add(1, Ordering::AcqRel) + 1;
         self.reload_tx.send_replace(gen);
         Ok(())
+    }
+
+    /// When the options in force were loaded: at start or by the last reload.
+    pub fn config_load_time(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_nanos(self.config_loaded.load(Ordering::Relaxed))
     }
 
     /// The client port actually bound.
