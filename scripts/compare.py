@@ -198,7 +198,7 @@ def main():
             before = [s.sample() for s in servers]
             extra = ["-d", f"{a.secs}s"]
             if (name, args, keys) == LATENCY:
-                extra = ["-d", f"{max(a.secs, 5)}s",
+                extra = ["-d", f"{max(a.secs, 15)}s",
                          "--plot", PLOT if not a.no_doc else "/tmp/natrium-bench-latency.svg"]
             c = bench(nb, args + extra + ["--compare", A, B, "--rounds", str(a.rounds)])
             cpu = [ns_per_msg(b, s.sample()) for b, s in zip(before, servers)]
@@ -209,7 +209,8 @@ def main():
     cpu = open("/proc/cpuinfo").read().split("model name")[1].split(":")[1].splitlines()[0].strip()
     out = [HEADING, "",
            "**Command:** `scripts/compare.py` (natrium-bench `--compare`, alternating natrium / nats-server,",
-           f"medians of {a.rounds} rounds, {a.secs:g} s per throughput run; servers pinned `taskset -c 0`,",
+           f"medians of {a.rounds} rounds, {a.secs:g} s per throughput run and {max(a.secs, 15):g} s "
+           "(7,500 requests) per latency run; servers pinned `taskset -c 0`,",
            "natrium-bench pinned `taskset -c 1`).",
            f"**Machine:** {os.cpu_count()} cores, {cpu}; nats-server "
            f"{subprocess.run(['nats-server', '--version'], capture_output=True, text=True).stdout.strip()}; "
