@@ -15,7 +15,9 @@ docs/PERFORMANCE.md plus docs/perf-latency.svg.
 Usage: scripts/compare.py [--rounds 3] [--secs 2] [--no-doc]
 Default runtime: about 5 minutes on 2 cores.
 """
-import argparse, json, os, resource, shutil, socket, subprocess, sys, time, urllib.request
+import argparse, json, os, resource, shutil, subprocess, sys, time, urllib.request
+
+from benchcommon import cpu_seconds, free_port, wait_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOC = os.path.join(ROOT, "docs", "PERFORMANCE.md")
@@ -35,20 +37,6 @@ WORKLOADS = [
 ]
 LATENCY = ("req/reply latency at 500/s", ["reqrep", "--size", "16", "-c", "1", "--rate", "500"],
            ["p50 µs", "p99 µs", "p99.9 µs", "p99.99 µs", "max µs", "p99 µs (uncorr.)"])
-
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
-
-
-def wait_port(port, timeout=10):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close(); return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"compare: server on port {port} did not start")
 
 
 def sh(cmd, **kw):
@@ -110,11 +98,8 @@ class Server:
 
     def sample(self):
         """(CPU seconds so far, messages handled so far: in_msgs + out_msgs)."""
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        ticks = int(fields[11]) + int(fields[12])
         v = json.load(urllib.request.urlopen(self.varz, timeout=5))
-        return ticks / os.sysconf("SC_CLK_TCK"), v["in_msgs"] + v["out_msgs"]
+        return cpu_seconds(self.proc.pid), v["in_msgs"] + v["out_msgs"]
 
     def stop(self):
         self.proc.terminate(); self.proc.wait()

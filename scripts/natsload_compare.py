@@ -8,7 +8,9 @@ Usage: scripts/natsload_compare.py [--rounds 3] [--natrium target/release/natriu
        [--natsload target/peers/natsload] [--scale 1.0] [--only 1→4] [--spread]
 Servers are pinned to CPU 0 and the load generator to CPU 1 (taskset).
 """
-import argparse, os, socket, statistics, subprocess, sys, time
+import argparse, os, statistics, subprocess, sys
+
+from benchcommon import cpu_seconds, free_port, wait_port
 
 WORKLOADS = [
     # name, natsload args, messages the server handles per published message
@@ -17,23 +19,6 @@ WORKLOADS = [
     ("1→1 128 B", ["-mode", "pubsub", "-np", "1", "-ns", "1", "-ms", "128"], 1_000_000, 2),
     ("1→4 128 B", ["-mode", "pubsub", "-np", "1", "-ns", "4", "-ms", "128"], 500_000, 5),
 ]
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
-
-def wait_port(port, timeout=10):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close(); return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"server on port {port} did not start")
-
-def cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime (fields 14, 15)
 
 def run_load(natsload, port, args, n):
     cmd = ["taskset", "-c", "1", natsload, "-s", f"nats://127.0.0.1:{port}", "-n", str(n)] + args
@@ -61,7 +46,6 @@ def main():
     ap.add_argument("--variant", action="append", default=[], metavar="NAME=BINARY",
                     help="another natrium build to alternate with (reported against nats-server)")
     a = ap.parse_args()
-    hz = os.sysconf("SC_CLK_TCK")
     servers = {}
     procs = []
     candidates = [("natrium", [a.natrium]), ("nats-server", [a.nats_server])]
@@ -86,10 +70,10 @@ def main():
             cpu = {s: [] for s in servers}
             for _ in range(a.rounds):
                 for s, (port, pid) in servers.items():
-                    t0 = cpu_ticks(pid)
+                    t0 = cpu_seconds(pid)
                     vals = run_load(a.natsload, port, args, n)
-                    t1 = cpu_ticks(pid)
-                    cpu[s].append((t1 - t0) / hz * 1e9 / (n * handled))
+                    t1 = cpu_seconds(pid)
+                    cpu[s].append((t1 - t0) * 1e9 / (n * handled))
                     for k, v in vals.items():
                         res[s].setdefault(k, []).append(v)
             for mine in [s for s in servers if s != "nats-server"]:
