@@ -272,14 +272,20 @@ impl Trim {
         self.shared_big || Self::is_big(local)
     }
 
-    /// Idle for [`IDLE_TRIM`]: shrink both buffers.
+    /// Idle for [`IDLE_TRIM`]: shrink ours, and take the shared queue's empty
+    /// burst-sized buffers out to free them after the lock is released.
     fn idle(&mut self, out: &Outbound, local: &mut OutState) {
         Self::shrink(local);
-        let mut st = out.lock();
-        if st.chunks.is_empty() {
-            st.inline.clear();
-            Self::shrink(&mut st);
-        }
+        let spare = {
+            let mut st = out.lock();
+            (st.chunks.is_empty() && Self::is_big(&st)).then(|| {
+                (
+                    std::mem::take(&mut st.inline),
+                    std::mem::take(&mut st.chunks),
+                )
+            })
+        };
+        drop(spare);
         self.shared_big = false;
     }
 }
