@@ -300,6 +300,19 @@ fn unsub_with_bad_max_unsubscribes_at_once() {
 }
 
 #[test]
+fn ops_before_connect_use_the_reference_defaults() {
+    // nats-server's defaults hold until CONNECT: verbose, so SUB and PUB sent
+    // first are acknowledged (checked side by side with 2.9.10).
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    c.send(b"SUB foo 1\r\nPUB foo 1\r\nx\r\n");
+    assert_eq!(
+        lines_until_pong(&mut c),
+        vec!["+OK", "+OK", "MSG foo 1 1", "x"]
+    );
+}
+
+#[test]
 fn repeated_sub_with_live_sid_is_ignored() {
     let srv = TestServer::start();
     let mut c = client(&srv, NO_VERBOSE);
@@ -367,7 +380,11 @@ fn non_pedantic_malformed_publish_subject_reaches_nobody() {
 }
 
 #[test]
-fn pub_to_wildcard_subject_reaches_only_the_literal_subscription() {
+fn pub_to_wildcard_subject_matches_its_tokens_literally() {
+    // nats-server 2.9.10, checked side by side: with pedantic on (the default)
+    // the publisher gets -ERR 'Invalid Publish Subject' and the message is
+    // still delivered, its `*` matched as a literal token: the wildcard
+    // subscriptions `foo.*`, `foo.>` and `>` get it, the literal `foo.a` not.
     let srv = TestServer::start();
     let healthy = Healthy::new(&srv);
     let mut subs = client(&srv, NO_VERBOSE);
@@ -382,8 +399,11 @@ fn pub_to_wildcard_subject_reaches_only_the_literal_subscription() {
     // Still open.
     c.send(b"PUB foo.a 1\r\nx\r\n");
     no_more(&mut c);
-    // The wildcard publish reaches only sid 1 (literally `foo.*`); `foo.a`
-    // reaches all four. Order across sids is unspecified.
+    // Without pedantic: no -ERR, same delivery; `foo.>` reaches `foo.*` too.
+    let mut quiet = client(&srv, r#"{"verbose":false,"pedantic":false}"#);
+    quiet.send(b"PUB foo.> 1\r\ny\r\n");
+    no_more(&mut quiet);
+    // Order across sids is unspecified.
     let lines = lines_until_pong(&mut subs);
     let mut msgs: Vec<String> = lines.chunks(2).map(|p| p.join("|")).collect();
     msgs.sort();
@@ -391,6 +411,11 @@ fn pub_to_wildcard_subject_reaches_only_the_literal_subscription() {
         msgs,
         vec![
             "MSG foo.* 1 2|hi",
+            "MSG foo.* 3 2|hi",
+            "MSG foo.* 4 2|hi",
+            "MSG foo.> 1 1|y",
+            "MSG foo.> 3 1|y",
+            "MSG foo.> 4 1|y",
             "MSG foo.a 1 1|x",
             "MSG foo.a 2 1|x",
             "MSG foo.a 3 1|x",

@@ -190,19 +190,6 @@ fn cache_is_invalidated_by_changes() {
 }
 
 #[test]
-fn match_literal_ignores_wildcard_semantics() {
-    let s: Sublist<u32> = Sublist::new();
-    s.insert(b"foo.*", None, 1).unwrap();
-    s.insert(b"foo.>", None, 2).unwrap();
-    s.insert(b"foo.bar", None, 3).unwrap();
-    s.insert(b"*.*", None, 4).unwrap();
-    assert_eq!(plain(&s.match_literal(b"foo.*")), [1]);
-    assert_eq!(plain(&s.match_literal(b"foo.>")), [2]);
-    assert_eq!(plain(&s.match_literal(b"foo.bar")), [3]);
-    assert!(s.match_literal(b"foo.baz").is_empty());
-}
-
-#[test]
 fn generation_and_stats() {
     let s: Sublist<u32> = Sublist::new();
     let g0 = s.generation();
@@ -264,8 +251,11 @@ fn literal_and_wildcard_interest_merge() {
         }
         // Only wildcard interest for this subject.
         assert_eq!(plain(&s.match_subject(b"x.b")), [4]);
-        assert_eq!(plain(&s.match_literal(b"a.b")), [2]);
-        assert_eq!(s.match_literal(b"a.*").queues[0].members, [3]);
+        // A publish to `a.*`: its `*` is a literal token, matched by the
+        // wildcard queue subscription `a.*` only.
+        let r = s.match_subject(b"a.*");
+        assert!(r.plain.is_empty());
+        assert_eq!(r.queues[0].members, [3]);
         s.remove(b"a.*", Some(b"q"), &3).unwrap();
         s.remove(b"*.b", None, &4).unwrap();
         // Back on the direct path: no wildcard left.
@@ -323,4 +313,25 @@ fn direct_path_statistics() {
     assert_eq!(plain(&s.match_subject(b"a")), [1, 4]);
     assert_eq!(s.stats().num_cache, 2);
     assert_eq!(s.stats().num_subscriptions, 4);
+}
+
+#[test]
+fn wildcard_tokens_in_a_published_subject_are_literal_tokens() {
+    // What nats-server does with a PUB to `foo.*`: `*`/`>` in the subject are
+    // ordinary tokens, so only wildcard subscriptions can match them.
+    for s in engines() {
+        s.insert(b"foo.*", None, 1).unwrap();
+        s.insert(b"foo.a", None, 2).unwrap();
+        s.insert(b"foo.>", None, 3).unwrap();
+        s.insert(b">", None, 4).unwrap();
+        s.insert(b"*.a", None, 5).unwrap();
+        assert_eq!(plain(&s.match_subject(b"foo.*")), [1, 3, 4]);
+        assert_eq!(plain(&s.match_subject(b"foo.>")), [1, 3, 4]);
+        assert_eq!(plain(&s.match_subject(b"*.a")), [4, 5]);
+        // A literal subscription added later is not a match either.
+        s.insert(b"foo.b", None, 6).unwrap();
+        assert_eq!(plain(&s.match_subject(b"foo.*")), [1, 3, 4]);
+        s.remove(b"foo.*", None, &1).unwrap();
+        assert_eq!(plain(&s.match_subject(b"foo.*")), [3, 4]);
+    }
 }

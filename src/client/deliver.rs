@@ -56,7 +56,6 @@ pub struct Fanout {
 #[derive(Default)]
 struct LastMatch {
     subject: Vec<u8>,
-    literal_only: bool,
     generation: u64,
     result: Option<Arc<MatchResult<SubRef>>>,
 }
@@ -128,29 +127,17 @@ impl Fanout {
         srv: &ServerState,
         me: &Arc<ClientShared>,
         echo: bool,
-        literal_only: bool,
         msg: &Message,
     ) -> usize {
         let subject = msg.subject();
         let generation = srv.sublist.generation();
         let last = &mut self.last;
         let result = match &last.result {
-            Some(r)
-                if last.generation == generation
-                    && last.literal_only == literal_only
-                    && last.subject == subject =>
-            {
-                r.clone()
-            }
+            Some(r) if last.generation == generation && last.subject == subject => r.clone(),
             _ => {
-                let r = if literal_only {
-                    srv.sublist.match_literal(subject)
-                } else {
-                    srv.sublist.match_subject(subject)
-                };
+                let r = srv.sublist.match_subject(subject);
                 last.subject.clear();
                 last.subject.extend_from_slice(subject);
-                last.literal_only = literal_only;
                 last.generation = generation;
                 last.result = Some(r.clone());
                 r

@@ -106,12 +106,9 @@ impl Reader {
             srv,
             me,
             parser,
-            // Before CONNECT: no +OK and no pedantic checks.
-            connect: ConnectInfo {
-                verbose: false,
-                pedantic: false,
-                ..ConnectInfo::default()
-            },
+            // Before CONNECT, nats-server's defaults apply (verbose and
+            // pedantic on): a SUB or PUB sent first gets its +OK, as there.
+            connect: ConnectInfo::default(),
             subs: HashMap::new(),
             fanout: Fanout::new(seed),
             stall: None,
@@ -405,23 +402,22 @@ impl Reader {
             self.send_err(&text);
             return;
         }
+        // As nats-server 2.9.10 (checked side by side): a pedantic client gets
+        // the -ERR, then a verbose one its +OK. A subject with an empty token
+        // reaches nobody. One with wildcard tokens is still delivered, its
+        // tokens taken literally by the match (a `foo.*` subscription gets a
+        // publish to `foo.>`, a `foo.bar` one does not get `foo.*`).
         let kind = subject::classify_publish(subject);
-        let (literal_only, malformed) = (kind.wildcard, kind.empty_token);
-        if literal_only || (self.connect.pedantic && malformed) {
-            // As the reference: the -ERR, then the +OK of a verbose client.
+        if self.connect.pedantic && (kind.wildcard || kind.empty_token) {
             self.send_err(text::INVALID_PUB_SUBJECT);
-            if !literal_only {
-                self.ok();
-                return;
-            }
         }
         self.ok();
-        if malformed {
+        if kind.empty_token {
             return;
         }
-        let delivered =
-            self.fanout
-                .publish(&self.srv, &self.me, self.connect.echo, literal_only, msg);
+        let delivered = self
+            .fanout
+            .publish(&self.srv, &self.me, self.connect.echo, msg);
         if delivered == 0 && self.connect.no_responders && !msg.reply().is_empty() {
             self.fanout.no_responders(&self.srv, &self.me, msg);
         }

@@ -378,30 +378,6 @@ impl<T: Clone + Eq + std::hash::Hash + Send + Sync + 'static> Sublist<T> {
         out
     }
 
-    /// Only the subscriptions whose subject is byte-identical to `subject`,
-    /// `*`/`>` tokens in it taken literally: what a PUB to a wildcard subject
-    /// reaches (PROTOCOL.md quirks). Not cached.
-    pub fn match_literal(&self, subject: &[u8]) -> Arc<MatchResult<T>> {
-        if !subject::has_wildcard(subject) {
-            let hash = hash_bytes(subject);
-            return match self.literal.shard(hash).map.get(subject) {
-                Some(l) => Arc::clone(&l.result),
-                None => Arc::clone(&self.empty),
-            };
-        }
-        let mut out = MatchResult::new();
-        self.wild
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .trie
-            .collect_exact(subject, &mut out);
-        if out.is_empty() {
-            Arc::clone(&self.empty)
-        } else {
-            Arc::new(out)
-        }
-    }
-
     /// Live subscriptions (lock-free read).
     pub fn count(&self) -> usize {
         self.generation.1.load(Ordering::Relaxed) as usize

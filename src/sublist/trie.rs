@@ -295,24 +295,6 @@ impl<T: Clone + PartialEq> Trie<T> {
     pub(crate) fn collect(&self, subject: &[u8], out: &mut MatchResult<T>) {
         match_subject_into(&self.root, subject, out);
     }
-
-    /// Collects only the subscriptions whose subject is byte-identical to
-    /// `subject` (wildcard tokens in it are walked as `*`/`>` children).
-    pub(crate) fn collect_exact(&self, subject: &[u8], out: &mut MatchResult<T>) {
-        let mut node = &self.root;
-        for tok in crate::subject::tokens(subject) {
-            let next = match tok {
-                b"*" => node.pwc.as_deref(),
-                b">" => node.fwc.as_deref(),
-                _ => node.literal.get(probe(&(hash_bytes(tok), tok))),
-            };
-            match next {
-                Some(n) => node = n,
-                None => return,
-            }
-        }
-        node.collect_into(out);
-    }
 }
 
 fn remove_at<T: Clone + PartialEq>(
