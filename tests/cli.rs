@@ -342,3 +342,67 @@ fn invalid_config_on_reload_is_rejected_and_server_keeps_running() {
     assert!(term(&mut child, "-TERM").success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn security_log_lines_match_nats_server_wording() {
+    // Wording checked side by side with nats-server 2.9.10 on the same config.
+    let dir = std::env::temp_dir().join(format!("natrium-seclog-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("n.conf");
+    let log = dir.join("n.log");
+    std::fs::write(
+        &conf,
+        "authorization { users = [ {user: alice, password: secret, permissions: \
+         {publish: {deny: [\"foo.secret\"]}, subscribe: {deny: [\"bar\"]}}} ] }\n",
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["-a", "127.0.0.1", "-p", "-1", "-c"])
+        .arg(&conf)
+        .arg("-l")
+        .arg(&log)
+        .spawn()
+        .unwrap();
+    let text = wait_for_log(&log, "Server is ready");
+    assert!(text.contains("[WRN] Plaintext passwords detected, use nkeys or bcrypt"));
+    let port: u16 = text
+        .split("Listening for client connections on 127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.lines().next())
+        .and_then(|p| p.trim().parse().ok())
+        .expect("port");
+    let session = |script: &[u8]| {
+        let mut sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut reader = BufReader::new(sock.try_clone().unwrap());
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        sock.write_all(script).unwrap();
+        // Until PONG or the server closes.
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "PONG\r\n" {
+                break;
+            }
+        }
+    };
+    session(b"CONNECT {\"verbose\":false,\"user\":\"alice\",\"pass\":\"wrong\"}\r\nPING\r\n");
+    session(b"SUB foo 1\r\nPING\r\n");
+    session(
+        b"CONNECT {\"verbose\":false,\"user\":\"alice\",\"pass\":\"secret\"}\r\n\
+          PUB foo.secret 1\r\nx\r\nSUB bar q 9\r\nSUB bar 1\r\nPING\r\n",
+    );
+    let text = wait_for_log(&log, "SID 1");
+    for want in [
+        "authentication error - User \"alice\"",
+        "authentication error - User \"\"",
+        "Publish Violation - User \"alice\", Subject \"foo.secret\"",
+        "Subscription Violation - User \"alice\", Subject \"bar\", Queue: \"q\", SID 9",
+        "Subscription Violation - User \"alice\", Subject \"bar\", SID 1",
+    ] {
+        assert!(text.contains(want), "{want:?} not in\n{text}");
+    }
+    assert!(!text.contains("wrong"), "no password in the log");
+    assert!(term(&mut child, "-TERM").success());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -236,6 +236,19 @@ impl Authenticator {
         }
     }
 
+    /// True when a user password is stored in clear (tokens do not count), for
+    /// nats-server's start-up warning "Plaintext passwords detected, use nkeys
+    /// or bcrypt".
+    pub fn has_plaintext_passwords(&self) -> bool {
+        match &self.mode {
+            Mode::Open | Mode::Token(_) => false,
+            Mode::Single { secret, .. } => !secret.is_bcrypt(),
+            Mode::Users { by_name, .. } => by_name
+                .values()
+                .any(|u| u.secret.as_ref().is_some_and(|s| !s.is_bcrypt())),
+        }
+    }
+
     /// A random nonce for INFO: 11 bytes of OS randomness as unpadded base64url
     /// (15 characters), as nats-server. Falls back to std's randomly keyed hasher
     /// if the OS source fails (never observed on Linux).

@@ -197,10 +197,18 @@ impl Reader {
                     self.finish_connect(info);
                 }
                 Err(e) => {
-                    tracing::error!(
+                    // nats-server's line names who tried, never why; the
+                    // reason stays at debug level.
+                    tracing::debug!(
                         "{} - cid:{} - authentication error: {e}",
                         self.me.addr,
                         self.me.cid
+                    );
+                    tracing::error!(
+                        "{} - cid:{} - authentication error - {}",
+                        self.me.addr,
+                        self.me.cid,
+                        auth_user_label(&info)
                     );
                     return Err(Close(
                         CloseReason::AuthenticationViolation,
@@ -273,12 +281,24 @@ impl Reader {
                 }
                 Ok(None) => return Ok(()),
                 Err(e) => {
-                    tracing::debug!(
-                        "{} - cid:{} - Client parser ERROR: {}",
-                        self.me.addr,
-                        self.me.cid,
-                        e
-                    );
+                    match &e {
+                        ProtocolError::PayloadTooLarge { size, max } => tracing::error!(
+                            "{} - cid:{} - maximum payload exceeded: {size} vs {max}",
+                            self.me.addr,
+                            self.me.cid
+                        ),
+                        ProtocolError::ControlLineTooLong(max) => tracing::error!(
+                            "{} - cid:{} - maximum control line exceeded: max_control_line {max}",
+                            self.me.addr,
+                            self.me.cid
+                        ),
+                        _ => tracing::debug!(
+                            "{} - cid:{} - Client parser ERROR: {}",
+                            self.me.addr,
+                            self.me.cid,
+                            e
+                        ),
+                    }
                     let reason = match e {
                         ProtocolError::PayloadTooLarge { .. } => CloseReason::MaxPayloadExceeded,
                         ProtocolError::ControlLineTooLong(_) => CloseReason::MaxControlLineExceeded,
@@ -307,7 +327,13 @@ impl Reader {
             trace_op(&self.me.addr, self.me.cid, &op);
         }
         if !self.authed && !matches!(op, Op::Connect { .. }) {
-            // With auth configured, the first op must be CONNECT.
+            // With auth configured, the first op must be CONNECT; nats-server
+            // logs it as a failed login by nobody.
+            tracing::error!(
+                "{} - cid:{} - authentication error - User \"\"",
+                self.me.addr,
+                self.me.cid
+            );
             return Err(Close(
                 CloseReason::AuthenticationViolation,
                 Some(text::AUTH_VIOLATION),
@@ -397,9 +423,14 @@ impl Reader {
         self.in_msgs += 1;
         self.in_bytes += msg.args.payload_len as u64;
         if !self.auth.can_publish(&self.me, subject) {
-            let text = crate::auth::publish_violation(subject);
-            tracing::error!("{} - cid:{} - {text}", self.me.addr, self.me.cid);
-            self.send_err(&text);
+            tracing::error!(
+                "{} - cid:{} - Publish Violation - {}, Subject \"{}\"",
+                self.me.addr,
+                self.me.cid,
+                auth_user_label(&self.connect),
+                String::from_utf8_lossy(subject)
+            );
+            self.send_err(&crate::auth::publish_violation(subject));
             return;
         }
         // As nats-server 2.9.10 (checked side by side): a pedantic client gets
@@ -436,9 +467,21 @@ impl Reader {
             .auth
             .can_subscribe(&self.me, &subject, queue.as_deref())
         {
-            let text = crate::auth::subscribe_violation(&subject, queue.as_deref());
-            tracing::error!("{} - cid:{} - {text}", self.me.addr, self.me.cid);
-            self.send_err(&text);
+            let queue_part = queue.as_deref().map_or(String::new(), |q| {
+                format!(", Queue: \"{}\"", String::from_utf8_lossy(q))
+            });
+            tracing::error!(
+                "{} - cid:{} - Subscription Violation - {}, Subject \"{}\"{queue_part}, SID {}",
+                self.me.addr,
+                self.me.cid,
+                auth_user_label(&self.connect),
+                String::from_utf8_lossy(&subject),
+                String::from_utf8_lossy(&sid)
+            );
+            self.send_err(&crate::auth::subscribe_violation(
+                &subject,
+                queue.as_deref(),
+            ));
             return;
         }
         if let Some(old) = self.subs.get(&sid) {
@@ -450,6 +493,11 @@ impl Reader {
         }
         let max_subs = self.srv.opts().max_subscriptions;
         if max_subs > 0 && self.subs.len() >= max_subs {
+            tracing::error!(
+                "{} - cid:{} - maximum subscriptions exceeded",
+                self.me.addr,
+                self.me.cid
+            );
             self.send_err(text::MAX_SUBSCRIPTIONS);
             return;
         }
@@ -521,6 +569,15 @@ impl Reader {
             dropped.push(sub);
         }
         dropped
+    }
+}
+
+/// Who a connection claims to be, in nats-server's log wording: `Nkey "…"` or
+/// `User "…"` (empty without a name). Never a password or token.
+fn auth_user_label(info: &ConnectInfo) -> String {
+    match (&info.nkey, &info.user) {
+        (Some(nkey), _) => format!("Nkey {nkey:?}"),
+        (None, user) => format!("User {:?}", user.as_deref().unwrap_or_default()),
     }
 }
 

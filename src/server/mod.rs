@@ -105,6 +105,7 @@ impl ServerState {
     fn new(opts: Options, port: u16) -> Result<Self, ServerError> {
         let server_id = make_server_id();
         let auth = Authenticator::from_options(&opts)?;
+        warn_plaintext(&auth);
         let tls = match &opts.tls {
             Some(t) => Some(crate::tls::acceptor(t)?),
             None => None,
@@ -186,6 +187,7 @@ impl ServerState {
             });
         }
         let auth = Authenticator::from_options(&new)?;
+        warn_plaintext(&auth);
         let mut new = new;
         new.port = old.port;
         drop(old);
@@ -324,6 +326,13 @@ impl ServerState {
             client.cid,
             reason.as_str()
         );
+    }
+}
+
+/// nats-server's warning, at start and on each reload, for passwords kept in clear.
+fn warn_plaintext(auth: &Authenticator) {
+    if auth.has_plaintext_passwords() {
+        tracing::warn!("Plaintext passwords detected, use nkeys or bcrypt");
     }
 }
 
