@@ -171,10 +171,44 @@ fn healthz_routez_and_index() {
         .header("content-type")
         .unwrap_or("")
         .starts_with("text/html"));
-    for link in ["varz", "connz", "subsz", "routez", "healthz", "metrics"] {
+    for link in [
+        "varz", "connz", "subsz", "routez", "healthz", "metrics", "gatewayz", "leafz", "accountz",
+        "jsz",
+    ] {
         assert!(index.body.contains(&format!("href=\"./{link}\"")), "{link}");
     }
     assert_eq!(mon.get("/nope").status, 404);
+}
+
+#[test]
+fn absent_features_answer_with_empty_reference_shapes() {
+    // Shapes as nats-server 2.9.10 answers without gateways, leaf nodes or
+    // JetStream (checked side by side); natrium has no system account.
+    let server = TestServer::start();
+    let mon = Monitor::start(server.state.clone());
+    let id = server.state.server_id.clone();
+    let g: serde_json::Value = mon.json("/gatewayz");
+    assert_eq!(g["server_id"], id.as_str());
+    assert_eq!(g["outbound_gateways"], serde_json::json!({}));
+    assert_eq!(g["inbound_gateways"], serde_json::json!({}));
+    let l: serde_json::Value = mon.json("/leafz");
+    assert_eq!(
+        (l["leafnodes"].as_u64(), l["leafs"].is_null()),
+        (Some(0), true)
+    );
+    let a: serde_json::Value = mon.json("/accountz");
+    assert_eq!(a["accounts"], serde_json::json!(["$G"]));
+    assert_eq!(a["system_account"], "");
+    let j: serde_json::Value = mon.json("/jsz");
+    assert_eq!(j["disabled"], true);
+    assert_eq!(
+        j["config"],
+        serde_json::json!({"max_memory": 0, "max_storage": 0})
+    );
+    assert_eq!(j["api"], serde_json::json!({"total": 0, "errors": 0}));
+    for t in [&g, &l, &a, &j] {
+        assert_rfc3339(t["now"].as_str().expect("now"));
+    }
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Monitoring HTTP endpoints (`-m PORT`): `/varz`, `/connz`, `/subsz`,
-//! `/healthz`, `/routez`, `/metrics` and an HTML index at `/`, with
+//! `/healthz`, `/routez`, `/metrics`, the empty `/gatewayz`, `/leafz`,
+//! `/accountz` and `/jsz` (see `absent`) and an HTML index at `/`, with
 //! nats-server's JSON field names, types and time formats so existing
 //! dashboards, `nats-top` and prometheus-nats-exporter read them unchanged.
 //!
@@ -9,6 +10,7 @@
 //! all). It must not change server or client state, parse config files, or
 //! touch the message hot path.
 
+mod absent;
 mod connz;
 mod metrics;
 mod params;
@@ -19,7 +21,6 @@ mod varz;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -64,8 +65,18 @@ impl IntoResponse for MonitorError {
 }
 
 /// Paths counted in `/varz`'s `http_req_stats`, as nats-server reports them.
-const COUNTED_PATHS: [&str; 7] = [
-    "/", "/varz", "/connz", "/subsz", "/routez", "/healthz", "/metrics",
+const COUNTED_PATHS: [&str; 11] = [
+    "/",
+    "/varz",
+    "/connz",
+    "/subsz",
+    "/routez",
+    "/healthz",
+    "/metrics",
+    "/gatewayz",
+    "/leafz",
+    "/accountz",
+    "/jsz",
 ];
 
 /// What every handler shares: the server it reports on and the monitor's own
@@ -117,6 +128,10 @@ fn router_at(server: Arc<ServerState>, http_addr: Option<SocketAddr>) -> Router 
         .route("/subsz", get(subsz_handler))
         .route("/subscriptionsz", get(subsz_handler))
         .route("/routez", get(routez_handler))
+        .route("/gatewayz", get(gatewayz_handler))
+        .route("/leafz", get(leafz_handler))
+        .route("/accountz", get(accountz_handler))
+        .route("/jsz", get(jsz_handler))
         .route("/healthz", get(healthz_handler))
         .route("/metrics", get(metrics_handler))
         .with_state(mon)
@@ -172,7 +187,11 @@ const INDEX_HTML: &str = r#"<html lang="en">
     <a href="./varz">General</a>
     <a href="./connz">Connections</a>
     <a href="./routez">Routes</a>
+    <a href="./gatewayz">Gateways</a>
+    <a href="./leafz">Leaf Nodes</a>
     <a href="./subsz">Subscriptions</a>
+    <a href="./accountz">Accounts</a>
+    <a href="./jsz">JetStream</a>
     <a href="./healthz">Health</a>
     <a href="./metrics">Prometheus metrics</a>
     <a href="https://docs.nats.io/running-a-nats-service/nats_admin/monitoring">Help</a>
@@ -201,26 +220,29 @@ async fn subsz_handler(State(mon): Shared, Query(q): Query<QueryMap>) -> Respons
     }
 }
 
-/// `/routez` while natrium has no clustering: always zero routes.
-#[derive(Debug, Serialize)]
-pub struct Routez {
-    pub server_id: String,
-    pub server_name: String,
-    pub now: String,
-    pub num_routes: u64,
-    pub routes: Vec<serde_json::Value>,
-}
-
 async fn routez_handler(State(mon): Shared) -> Response {
     mon.count("/routez");
-    let s = &mon.server;
-    json(&Routez {
-        server_id: s.server_id.clone(),
-        server_name: varz::server_name(s),
-        now: timefmt::rfc3339(SystemTime::now()),
-        num_routes: 0,
-        routes: Vec::new(),
-    })
+    json(&absent::routez(&mon.server))
+}
+
+async fn gatewayz_handler(State(mon): Shared) -> Response {
+    mon.count("/gatewayz");
+    json(&absent::gatewayz(&mon.server))
+}
+
+async fn leafz_handler(State(mon): Shared) -> Response {
+    mon.count("/leafz");
+    json(&absent::leafz(&mon.server))
+}
+
+async fn accountz_handler(State(mon): Shared) -> Response {
+    mon.count("/accountz");
+    json(&absent::accountz(&mon.server))
+}
+
+async fn jsz_handler(State(mon): Shared) -> Response {
+    mon.count("/jsz");
+    json(&absent::jsz(&mon.server))
 }
 
 /// `/healthz` body, as nats-server's `HealthStatus`.

@@ -1,0 +1,146 @@
+//! Endpoints for what natrium does not have — clustering (`/routez`),
+//! gateways (`/gatewayz`), leaf nodes (`/leafz`), accounts beyond the global
+//! one (`/accountz`) and JetStream (`/jsz`) — answered in nats-server's shapes
+//! with the honest empty values, so dashboards and surveyors that poll them
+//! see "none configured" instead of a 404.
+//!
+//! Owns only these response shapes; it reads nothing but the server's identity.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use super::subsz::GLOBAL_ACCOUNT;
+use super::{timefmt, varz};
+use crate::server::ServerState;
+
+/// `/routez`: always zero routes.
+#[derive(Debug, Serialize)]
+pub struct Routez {
+    pub server_id: String,
+    pub server_name: String,
+    pub now: String,
+    pub num_routes: u64,
+    pub routes: Vec<serde_json::Value>,
+}
+
+/// `/gatewayz`: no gateways either way.
+#[derive(Debug, Serialize)]
+pub struct Gatewayz {
+    pub server_id: String,
+    pub now: String,
+    pub outbound_gateways: BTreeMap<String, serde_json::Value>,
+    pub inbound_gateways: BTreeMap<String, serde_json::Value>,
+}
+
+/// `/leafz`: no leaf node connections (nats-server writes `null` for the list).
+#[derive(Debug, Serialize)]
+pub struct Leafz {
+    pub server_id: String,
+    pub now: String,
+    pub leafnodes: u64,
+    pub leafs: Option<Vec<serde_json::Value>>,
+}
+
+/// `/accountz`: the global account only, and no system account.
+#[derive(Debug, Serialize)]
+pub struct Accountz {
+    pub server_id: String,
+    pub now: String,
+    pub system_account: &'static str,
+    pub accounts: Vec<&'static str>,
+}
+
+/// `/jsz`: JetStream disabled, as nats-server reports it when not enabled.
+#[derive(Debug, Serialize)]
+pub struct Jsz {
+    pub server_id: String,
+    pub now: String,
+    pub disabled: bool,
+    pub config: JszConfig,
+    pub memory: u64,
+    pub storage: u64,
+    pub reserved_memory: u64,
+    pub reserved_storage: u64,
+    pub accounts: u64,
+    pub ha_assets: u64,
+    pub api: JszApi,
+    pub streams: u64,
+    pub consumers: u64,
+    pub messages: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct JszConfig {
+    pub max_memory: u64,
+    pub max_storage: u64,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct JszApi {
+    pub total: u64,
+    pub errors: u64,
+}
+
+fn now() -> String {
+    timefmt::rfc3339(SystemTime::now())
+}
+
+pub(crate) fn routez(s: &ServerState) -> Routez {
+    Routez {
+        server_id: s.server_id.clone(),
+        server_name: varz::server_name(s),
+        now: now(),
+        num_routes: 0,
+        routes: Vec::new(),
+    }
+}
+
+pub(crate) fn gatewayz(s: &ServerState) -> Gatewayz {
+    Gatewayz {
+        server_id: s.server_id.clone(),
+        now: now(),
+        outbound_gateways: BTreeMap::new(),
+        inbound_gateways: BTreeMap::new(),
+    }
+}
+
+pub(crate) fn leafz(s: &ServerState) -> Leafz {
+    Leafz {
+        server_id: s.server_id.clone(),
+        now: now(),
+        leafnodes: 0,
+        leafs: None,
+    }
+}
+
+pub(crate) fn accountz(s: &ServerState) -> Accountz {
+    Accountz {
+        server_id: s.server_id.clone(),
+        now: now(),
+        system_account: "",
+        accounts: vec![GLOBAL_ACCOUNT],
+    }
+}
+
+pub(crate) fn jsz(s: &ServerState) -> Jsz {
+    Jsz {
+        server_id: s.server_id.clone(),
+        now: now(),
+        disabled: true,
+        config: JszConfig::default(),
+        memory: 0,
+        storage: 0,
+        reserved_memory: 0,
+        reserved_storage: 0,
+        accounts: 0,
+        ha_assets: 0,
+        api: JszApi::default(),
+        streams: 0,
+        consumers: 0,
+        messages: 0,
+        bytes: 0,
+    }
+}
