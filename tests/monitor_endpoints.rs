@@ -209,6 +209,17 @@ fn absent_features_answer_with_empty_reference_shapes() {
     for t in [&g, &l, &a, &j] {
         assert_rfc3339(t["now"].as_str().expect("now"));
     }
+    let v: serde_json::Value = mon.json("/varz");
+    for section in [
+        "cluster",
+        "gateway",
+        "leaf",
+        "mqtt",
+        "websocket",
+        "jetstream",
+    ] {
+        assert_eq!(v[section], serde_json::json!({}), "{section}");
+    }
 }
 
 #[test]

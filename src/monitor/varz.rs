@@ -68,7 +68,19 @@ pub struct Varz {
     pub http_req_stats: BTreeMap<&'static str, u64>,
     pub config_load_time: String,
     pub slow_consumer_stats: SlowConsumersStats,
+    /// Sections for features natrium does not have: nats-server writes them
+    /// as empty objects when they are not configured.
+    pub cluster: Unconfigured,
+    pub gateway: Unconfigured,
+    pub leaf: Unconfigured,
+    pub mqtt: Unconfigured,
+    pub websocket: Unconfigured,
+    pub jetstream: Unconfigured,
 }
+
+/// Serialises as `{}`.
+#[derive(Debug, Default, Serialize)]
+pub struct Unconfigured {}
 
 /// Slow consumers by connection kind; natrium has only clients.
 #[derive(Debug, Serialize)]
@@ -153,6 +165,12 @@ pub(crate) fn collect(mon: &Monitor) -> Varz {
             gateways: 0,
             leafs: 0,
         },
+        cluster: Unconfigured::default(),
+        gateway: Unconfigured::default(),
+        leaf: Unconfigured::default(),
+        mqtt: Unconfigured::default(),
+        websocket: Unconfigured::default(),
+        jetstream: Unconfigured::default(),
     }
 }
 
