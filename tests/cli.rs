@@ -250,27 +250,63 @@ fn wait_for_log(path: &std::path::Path, needle: &str) -> String {
     panic!("{needle:?} never appeared in {}", path.display());
 }
 
+/// A natrium process on a free port with config file `conf_text` and a log
+/// file, both in a fresh temp directory (removed on drop), once it is ready.
+struct ConfiguredServer {
+    child: Child,
+    dir: std::path::PathBuf,
+    conf: std::path::PathBuf,
+    log: std::path::PathBuf,
+    port: u16,
+}
+
+impl ConfiguredServer {
+    fn start(name: &str, conf_text: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("natrium-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("n.conf");
+        let log = dir.join("n.log");
+        std::fs::write(&conf, conf_text).unwrap();
+        let child = Command::new(BIN)
+            .args(["-a", "127.0.0.1", "-p", "-1", "-c"])
+            .arg(&conf)
+            .arg("-l")
+            .arg(&log)
+            .spawn()
+            .unwrap();
+        let text = wait_for_log(&log, "Server is ready");
+        let port = text
+            .split("Listening for client connections on 127.0.0.1:")
+            .nth(1)
+            .and_then(|r| r.lines().next())
+            .and_then(|p| p.trim().parse().ok())
+            .expect("port");
+        ConfiguredServer {
+            child,
+            dir,
+            conf,
+            log,
+            port,
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for ConfiguredServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 #[test]
 fn signal_reload_applies_config_and_usr1_reopens_log() {
-    let dir = std::env::temp_dir().join(format!("natrium-reload-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let conf = dir.join("n.conf");
-    let log = dir.join("n.log");
-    std::fs::write(&conf, "max_payload: 1KB\n").unwrap();
-    let mut child = Command::new(BIN)
-        .args(["-a", "127.0.0.1", "-p", "-1", "-c"])
-        .arg(&conf)
-        .arg("-l")
-        .arg(&log)
-        .spawn()
-        .unwrap();
-    let text = wait_for_log(&log, "Server is ready");
-    let port: u16 = text
-        .split("Listening for client connections on 127.0.0.1:")
-        .nth(1)
-        .and_then(|r| r.lines().next())
-        .and_then(|p| p.trim().parse().ok())
-        .expect("port");
+    let mut srv = ConfiguredServer::start("reload", "max_payload: 1KB\n");
+    let (conf, log, port) = (srv.conf.clone(), srv.log.clone(), srv.port);
     let mut sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut reader = BufReader::new(sock.try_clone().unwrap());
@@ -281,7 +317,7 @@ fn signal_reload_applies_config_and_usr1_reopens_log() {
     std::fs::write(&conf, "max_payload: 4KB\n").unwrap();
     let out = Command::new(BIN)
         .arg("--signal")
-        .arg(format!("reload={}", child.id()))
+        .arg(format!("reload={}", srv.child.id()))
         .output()
         .unwrap();
     assert!(
@@ -303,74 +339,47 @@ fn signal_reload_applies_config_and_usr1_reopens_log() {
         }
     }
     // Log rotation: move the file away, USR1, the server writes a new one.
-    let rotated = dir.join("n.log.1");
+    let rotated = srv.dir.join("n.log.1");
     std::fs::rename(&log, &rotated).unwrap();
     let ok = Command::new("kill")
-        .args(["-USR1", &child.id().to_string()])
+        .args(["-USR1", &srv.child.id().to_string()])
         .status()
         .unwrap();
     assert!(ok.success());
     wait_for_log(&log, "Reopened log file");
-    assert!(term(&mut child, "-TERM").success());
-    let _ = std::fs::remove_dir_all(&dir);
+    assert!(term(&mut srv.child, "-TERM").success());
 }
 
 #[test]
 fn invalid_config_on_reload_is_rejected_and_server_keeps_running() {
-    let dir = std::env::temp_dir().join(format!("natrium-badreload-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let conf = dir.join("n.conf");
-    let log = dir.join("n.log");
-    std::fs::write(&conf, "max_payload: 1KB\n").unwrap();
-    let mut child = Command::new(BIN)
-        .args(["-a", "127.0.0.1", "-p", "-1", "-c"])
-        .arg(&conf)
-        .arg("-l")
-        .arg(&log)
-        .spawn()
-        .unwrap();
-    wait_for_log(&log, "Server is ready");
-    std::fs::write(&conf, "max_payload: {\n").unwrap();
+    let mut srv = ConfiguredServer::start("badreload", "max_payload: 1KB\n");
+    std::fs::write(&srv.conf, "max_payload: {\n").unwrap();
     let ok = Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
+        .args(["-HUP", &srv.child.id().to_string()])
         .status()
         .unwrap();
     assert!(ok.success());
-    let text = wait_for_log(&log, "Failed to reload server configuration");
+    let text = wait_for_log(&srv.log, "Failed to reload server configuration");
     assert!(text.contains("[ERR]"), "{text}");
-    assert!(child.try_wait().unwrap().is_none(), "server still running");
-    assert!(term(&mut child, "-TERM").success());
-    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        srv.child.try_wait().unwrap().is_none(),
+        "server still running"
+    );
+    assert!(term(&mut srv.child, "-TERM").success());
 }
 
 #[test]
 fn security_log_lines_match_nats_server_wording() {
     // Wording checked side by side with nats-server 2.9.10 on the same config.
-    let dir = std::env::temp_dir().join(format!("natrium-seclog-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let conf = dir.join("n.conf");
-    let log = dir.join("n.log");
-    std::fs::write(
-        &conf,
+    let mut srv = ConfiguredServer::start(
+        "seclog",
         "authorization { users = [ {user: alice, password: secret, permissions: \
          {publish: {deny: [\"foo.secret\"]}, subscribe: {deny: [\"bar\"]}}} ] }\n",
-    )
-    .unwrap();
-    let mut child = Command::new(BIN)
-        .args(["-a", "127.0.0.1", "-p", "-1", "-c"])
-        .arg(&conf)
-        .arg("-l")
-        .arg(&log)
-        .spawn()
-        .unwrap();
-    let text = wait_for_log(&log, "Server is ready");
-    assert!(text.contains("[WRN] Plaintext passwords detected, use nkeys or bcrypt"));
-    let port: u16 = text
-        .split("Listening for client connections on 127.0.0.1:")
-        .nth(1)
-        .and_then(|r| r.lines().next())
-        .and_then(|p| p.trim().parse().ok())
-        .expect("port");
+    );
+    assert!(srv
+        .log_text()
+        .contains("[WRN] Plaintext passwords detected, use nkeys or bcrypt"));
+    let port = srv.port;
     let session = |script: &[u8]| {
         let mut sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
         sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -392,7 +401,7 @@ fn security_log_lines_match_nats_server_wording() {
         b"CONNECT {\"verbose\":false,\"user\":\"alice\",\"pass\":\"secret\"}\r\n\
           PUB foo.secret 1\r\nx\r\nSUB bar q 9\r\nSUB bar 1\r\nPING\r\n",
     );
-    let text = wait_for_log(&log, "SID 1");
+    let text = wait_for_log(&srv.log, "SID 1");
     for want in [
         "authentication error - User \"alice\"",
         "authentication error - User \"\"",
@@ -403,6 +412,5 @@ fn security_log_lines_match_nats_server_wording() {
         assert!(text.contains(want), "{want:?} not in\n{text}");
     }
     assert!(!text.contains("wrong"), "no password in the log");
-    assert!(term(&mut child, "-TERM").success());
-    let _ = std::fs::remove_dir_all(&dir);
+    assert!(term(&mut srv.child, "-TERM").success());
 }
