@@ -635,6 +635,10 @@ fn err_malformed_pub_args_close_silently() {
         "PUB health +2\r\nhi\r\n",
         "PUB health abc\r\n",
         "PUB health a b 3\r\nabc\r\n",
+        // More arguments than the parser holds: once a panic that left the
+        // connection open and registered.
+        "PUB a b c d e f g h\r\n",
+        "HPUB a b c d e f g h i j\r\n",
     ] {
         bad_client(&srv, &connect_then(NO_VERBOSE, op), None, true);
     }

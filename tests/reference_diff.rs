@@ -142,6 +142,14 @@ const CASES: &[(&str, &[&[u8]])] = &[
         &[C, b"PUB foo -1\r\n"],
     ),
     (
+        "pub_too_many_args",
+        &[C, b"PUB a b c d e f g h\r\nPING\r\n"],
+    ),
+    (
+        "hpub_too_many_args",
+        &[C, b"HPUB a b c d e f g h i\r\nPING\r\n"],
+    ),
+    (
         "sub_one_arg",
         &[C, b"SUB foo\r\n"],
     ),

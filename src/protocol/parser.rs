@@ -240,8 +240,14 @@ impl Parser {
         let mut args = [NO_ARG; MAX_ARGS];
         match name {
             OpName::Pub | OpName::Hpub => {
+                // More arguments than the array holds reports N + 1: not a slice.
                 let n = split_args(line, op_end, &mut args);
-                self.pub_args(line, &args[..n], name == OpName::Hpub, line_len)
+                let Some(given) = args.get(..n) else {
+                    return Err(ProtocolError::BadArgs {
+                        op: if name == OpName::Hpub { "HPUB" } else { "PUB" },
+                    });
+                };
+                self.pub_args(line, given, name == OpName::Hpub, line_len)
                     .map(Parsed::NeedPayload)
             }
             OpName::Sub => match split_args(line, op_end, &mut args) {
@@ -959,6 +965,10 @@ mod tests {
         err(b"SUB foo\r\n", bad("SUB"));
         err(b"SUB foo q 1 x\r\n", bad("SUB"));
         err(b"SUB a b c d e f g h\r\n", bad("SUB"));
+        // More arguments than the parser's array holds (found by a wire fuzzer).
+        err(b"PUB a b c d e f g h\r\n", bad("PUB"));
+        err(b"PUB a b c d e f g\r\n", bad("PUB"));
+        err(b"HPUB a b c d e f g h i j\r\n", bad("HPUB"));
         err(b"UNSUB \r\n", bad("UNSUB"));
         err(b"UNSUB 1 2 3\r\n", bad("UNSUB"));
     }
