@@ -20,7 +20,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use natrium::sublist::baseline::{NaiveScan, RwLockTrie};
+#[path = "support/baseline.rs"]
+mod baseline;
+
+use baseline::{NaiveScan, RwLockTrie};
 use natrium::sublist::{Invalidation, Sublist, SublistConfig};
 
 // ---------------------------------------------------------------- allocator

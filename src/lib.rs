@@ -11,7 +11,7 @@ pub mod config;
 pub mod logging;
 pub mod monitor;
 pub mod options;
-pub mod protocol;
+pub use natrium_proto as protocol;
 pub mod server;
 pub mod subject;
 pub mod sublist;

@@ -24,9 +24,6 @@ mod literal;
 mod stats;
 mod trie;
 
-#[doc(hidden)]
-pub mod baseline;
-
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -39,7 +36,9 @@ use crate::subject::{self, SubjectError};
 use cache::Cache;
 use hash::hash_bytes;
 use literal::Literal;
-use trie::Trie;
+/// The plain interest trie (no lock, no cache): what `Sublist` wraps, exposed so
+/// benchmarks can measure the talk's "one lock around a trie" design against it.
+pub use trie::Trie;
 
 /// Default cache size in subjects: bounded, but sized for real working sets
 /// (nats-server uses 1,024; the throughput workload touches ~16k subjects).

@@ -231,7 +231,7 @@ impl<T: Clone + PartialEq> Node<T> {
 }
 
 /// The whole trie plus its subscription count. Not thread-safe by itself.
-pub(crate) struct Trie<T> {
+pub struct Trie<T> {
     root: Node<T>,
     count: usize,
 }
@@ -247,13 +247,13 @@ impl<T> Default for Trie<T> {
 
 impl<T: Clone + PartialEq> Trie<T> {
     /// Number of stored subscriptions (duplicates counted).
-    pub(crate) fn count(&self) -> usize {
+    pub fn count(&self) -> usize {
         self.count
     }
 
     /// Inserts without validation (callers validate). Identical triples are
     /// stored twice and must be removed twice.
-    pub(crate) fn insert(&mut self, subject: &[u8], queue: Option<&[u8]>, sub: T) {
+    pub fn insert(&mut self, subject: &[u8], queue: Option<&[u8]>, sub: T) {
         let mut node = &mut self.root;
         for tok in crate::subject::tokens(subject) {
             node = match tok {
@@ -282,7 +282,7 @@ impl<T: Clone + PartialEq> Trie<T> {
     }
 
     /// Removes one occurrence; prunes nodes left empty. False if absent.
-    pub(crate) fn remove(&mut self, subject: &[u8], queue: Option<&[u8]>, sub: &T) -> bool {
+    pub fn remove(&mut self, subject: &[u8], queue: Option<&[u8]>, sub: &T) -> bool {
         let found = remove_at(&mut self.root, Some(subject), queue, sub);
         if found {
             self.count -= 1;
@@ -292,7 +292,7 @@ impl<T: Clone + PartialEq> Trie<T> {
 
     /// Collects every subscription whose pattern matches the literal `subject`.
     #[inline]
-    pub(crate) fn collect(&self, subject: &[u8], out: &mut MatchResult<T>) {
+    pub fn collect(&self, subject: &[u8], out: &mut MatchResult<T>) {
         match_subject_into(&self.root, subject, out);
     }
 }

@@ -10,7 +10,7 @@ use std::io;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use natrium::protocol::server_ops::{MsgView, ServerOp, ServerOpError, ServerParser};
+use natrium_proto::server_ops::{MsgView, ServerOp, ServerOpError, ServerParser};
 use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

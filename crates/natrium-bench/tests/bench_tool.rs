@@ -3,7 +3,8 @@
 //! correction, and bad input (unreachable, refused, closed mid-run) that must
 //! end in a clear error and a non-zero exit, never a panic or a hang.
 
-mod common;
+#[path = "../../../tests/common/server.rs"]
+mod server;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -12,9 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::TestServer;
-use natrium::protocol::server_ops::{ServerOp, ServerParser};
+use natrium_proto::server_ops::{ServerOp, ServerParser};
 use serde_json::Value;
+use server::TestServer;
 
 struct Out {
     code: i32,

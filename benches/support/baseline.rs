@@ -1,6 +1,6 @@
-//! Baselines the engine is measured against (benches/sublist.rs) and checked
-//! with in tests: a naive scan matcher and the talk's "trie" (one `RwLock`
-//! around the trie, no cache). Hidden from docs; not for the server.
+//! Baselines the engine is measured against (benches/sublist.rs): a naive
+//! scan matcher and the talk's "trie" (one `RwLock` around the trie, no
+//! cache). Benchmark code, not part of the server.
 //!
 //! Owns nothing the engine uses; must not be optimised beyond what the named
 //! designs do, or the comparison stops meaning anything.
@@ -9,9 +9,8 @@ use std::sync::{PoisonError, RwLock};
 
 use bytes::Bytes;
 
-use super::trie::Trie;
-use super::{MatchResult, QueueGroup, SublistError};
-use crate::subject;
+use natrium::subject;
+use natrium::sublist::{MatchResult, QueueGroup, SublistError, Trie};
 
 /// One stored subscription: pattern, queue, subscriber.
 type Entry<T> = (Box<[u8]>, Option<Bytes>, T);
@@ -71,13 +70,6 @@ impl<T: Clone + PartialEq> NaiveScan<T> {
         }
         out
     }
-
-    pub fn count(&self) -> usize {
-        self.subs
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
-    }
 }
 
 /// The talk's "trie": one `RwLock` around the trie, no cache; every match
@@ -124,12 +116,5 @@ impl<T: Clone + PartialEq> RwLockTrie<T> {
             .unwrap_or_else(PoisonError::into_inner)
             .collect(subj, &mut out);
         out
-    }
-
-    pub fn count(&self) -> usize {
-        self.trie
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .count()
     }
 }
