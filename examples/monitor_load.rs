@@ -44,7 +44,7 @@ async fn run(window: Duration, rounds: u64, idle: u64) -> std::io::Result<()> {
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let addr = server.local_addr();
     let state = server.state.clone();
-    tokio::spawn(server.run());
+    tokio::spawn(server.run_with_monitor(natrium::monitor::serve));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let http = listener.local_addr()?;
     tokio::spawn(natrium::monitor::serve(state, listener));

@@ -8,8 +8,10 @@ use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+
+use crate::sync::Mutex;
+use std::time::SystemTime;
 
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::filter::LevelFilter;
@@ -50,7 +52,7 @@ where
     ) -> fmt::Result {
         write!(w, "[{}] ", self.pid)?;
         if self.logtime {
-            write!(w, "{} ", timestamp(SystemTime::now()))?;
+            write!(w, "{} ", crate::time::log_timestamp(SystemTime::now()))?;
         }
         let level = match *event.metadata().level() {
             Level::ERROR => "[ERR]",
@@ -65,35 +67,6 @@ where
     }
 }
 
-/// `2006/01/02 15:04:05.000000` in UTC.
-pub fn timestamp(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let (y, m, day) = civil_from_days((secs / 86_400) as i64);
-    let rem = secs % 86_400;
-    format!(
-        "{y:04}/{m:02}/{day:02} {:02}:{:02}:{:02}.{:06}",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60,
-        d.subsec_micros()
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 /// Where log lines go: stderr, or a file that can be reopened (log rotation).
 #[derive(Clone)]
 pub struct LogTarget {
@@ -104,7 +77,7 @@ impl LogTarget {
     /// Reopens the log file under its path (after an external rotation).
     pub fn reopen(&self) -> Result<(), LogError> {
         if let Some(f) = &self.file {
-            let mut g = f.lock().unwrap_or_else(|p| p.into_inner());
+            let mut g = f.lock();
             let file = open_append(&g.0)?;
             g.1 = file;
         }
@@ -133,13 +106,13 @@ impl Write for LineWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match self {
             LineWriter::Stderr(s) => s.write(buf),
-            LineWriter::File(f) => f.lock().unwrap_or_else(|p| p.into_inner()).1.write(buf),
+            LineWriter::File(f) => f.lock().1.write(buf),
         }
     }
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
             LineWriter::Stderr(s) => s.flush(),
-            LineWriter::File(f) => f.lock().unwrap_or_else(|p| p.into_inner()).1.flush(),
+            LineWriter::File(f) => f.lock().1.flush(),
         }
     }
 }
@@ -204,16 +177,4 @@ pub fn init(
     let subscriber = Registry::default().with(filter).with(output);
     tracing::subscriber::set_global_default(subscriber).map_err(|_| LogError::AlreadySet)?;
     Ok(LogHandle { target, level })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_420), (2025, 11, 28));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-    }
 }

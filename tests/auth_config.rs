@@ -114,13 +114,13 @@ fn auth_nkey_user_from_config_signs_nonce() {
         kp.public_key()
     ));
     assert!(a.needs_nonce());
-    let nonce = Authenticator::new_nonce();
+    let nonce = Authenticator::new_nonce().expect("os random");
     let sig = URL_SAFE_NO_PAD.encode(kp.sign(nonce.as_bytes()).expect("sign"));
     let json = format!(r#"{{"nkey":"{}","sig":"{sig}"}}"#, kp.public_key());
     let c = ConnectInfo::parse(json.as_bytes()).expect("json");
     let u = a.authenticate(&c, Some(nonce.as_bytes())).expect("nkey");
     assert_eq!(u.name, kp.public_key());
-    let other_nonce = Authenticator::new_nonce();
+    let other_nonce = Authenticator::new_nonce().expect("os random");
     assert_eq!(
         a.authenticate(&c, Some(other_nonce.as_bytes())),
         Err(AuthError::BadSignature)

@@ -250,25 +250,12 @@ impl Authenticator {
     }
 
     /// A random nonce for INFO: 11 bytes of OS randomness as unpadded base64url
-    /// (15 characters), as nats-server. Falls back to std's randomly keyed hasher
-    /// if the OS source fails (never observed on Linux).
-    pub fn new_nonce() -> String {
+    /// (15 characters), as nats-server. Fails closed: without the OS source
+    /// there is no nonce, and the caller refuses the connection.
+    pub fn new_nonce() -> Result<String, crate::rand::RandError> {
         let mut raw = [0u8; NONCE_RAW_LEN];
-        if getrandom::getrandom(&mut raw).is_err() {
-            use std::hash::{BuildHasher, Hasher};
-            for chunk in raw.chunks_mut(8) {
-                let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-                h.write_u128(
-                    std::time::UNIX_EPOCH
-                        .elapsed()
-                        .unwrap_or_default()
-                        .as_nanos(),
-                );
-                let v = h.finish().to_le_bytes();
-                chunk.copy_from_slice(&v[..chunk.len()]);
-            }
-        }
-        URL_SAFE_NO_PAD.encode(raw)
+        crate::rand::os_fill(&mut raw)?;
+        Ok(URL_SAFE_NO_PAD.encode(raw))
     }
 
     /// Checks a CONNECT. `nonce` is the exact nonce text sent in this

@@ -186,7 +186,7 @@ fn nkey_sign_in() {
     let a = Authenticator::from_options(&opts).expect("build");
     assert!(a.needs_nonce());
     assert!(!a.is_expensive());
-    let nonce = Authenticator::new_nonce();
+    let nonce = Authenticator::new_nonce().expect("os random");
     let raw = kp.sign(nonce.as_bytes()).expect("sign");
     for sig in [
         URL_SAFE_NO_PAD.encode(&raw),
@@ -226,8 +226,8 @@ fn nkey_sign_in() {
 
 #[test]
 fn nonces_are_random_base64url() {
-    let a = Authenticator::new_nonce();
-    let b = Authenticator::new_nonce();
+    let a = Authenticator::new_nonce().expect("os random");
+    let b = Authenticator::new_nonce().expect("os random");
     assert_eq!(a.len(), 15);
     assert_ne!(a, b);
     assert!(a

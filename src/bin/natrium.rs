@@ -238,7 +238,7 @@ fn run(cli: Cli, opts: Options, warnings: Vec<String>) -> anyhow::Result<()> {
     rt.block_on(async move {
         let server = Server::bind(opts).await?;
         tokio::spawn(handle_signals(server.control(), cli, log));
-        server.run().await;
+        server.run_with_monitor(natrium::monitor::serve).await;
         anyhow::Ok(())
     })?;
     if let Some(pid) = pid_file {

@@ -4,47 +4,14 @@
 //! Owns the per-connection side of `auth` (the rules live there). It must not
 //! decide protocol order: the reader calls it when CONNECT, PUB and SUB arrive.
 
-use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::ClientShared;
-use crate::auth::{AuthError, AuthedUser, Authenticator, CompiledPermissions, PermissionChecker};
+use crate::auth::{AuthError, AuthedUser, Authenticator, PermissionChecker};
+use crate::conn::ConnShared;
 use crate::protocol::ConnectInfo;
-
-/// Reply subjects remembered for an `allow_responses` client between two
-/// publishes of its own; older ones are dropped first.
-const REPLY_INBOX_MAX: usize = 1024;
-
-/// What publishers on other connections need to know of a subscriber's
-/// permissions: set once it authenticated, read on delivery.
-#[derive(Default)]
-pub struct SharedPerms {
-    /// Set when a wildcard SUB overlapping a deny entry was allowed: deliveries
-    /// must then be checked against the deny list.
-    pub perms: Mutex<Option<Arc<CompiledPermissions>>>,
-    /// Reply subjects of requests delivered to an `allow_responses` client.
-    pub reply_inbox: Mutex<VecDeque<Bytes>>,
-}
-
-impl SharedPerms {
-    /// May a message on `subject` be delivered (delivery filter on)?
-    pub fn can_receive(&self, subject: &[u8]) -> bool {
-        let perms = self.perms.lock().unwrap_or_else(|p| p.into_inner());
-        !perms.as_ref().is_some_and(|p| p.delivery_denied(subject))
-    }
-
-    /// Records a delivered request's reply subject for an `allow_responses` client.
-    pub fn note_reply(&self, reply: &[u8]) {
-        let mut inbox = self.reply_inbox.lock().unwrap_or_else(|p| p.into_inner());
-        if inbox.len() >= REPLY_INBOX_MAX {
-            inbox.pop_front();
-        }
-        inbox.push_back(Bytes::copy_from_slice(reply));
-    }
-}
 
 /// The reader's security state for its connection.
 pub struct ConnAuth {
@@ -80,22 +47,20 @@ impl ConnAuth {
     }
 
     /// Attaches the authenticated user: its permissions apply from now on.
-    pub fn set_user(&mut self, me: &ClientShared, user: Arc<AuthedUser>) {
+    pub fn set_user(&mut self, me: &ConnShared, user: Arc<AuthedUser>) {
         self.checker = user.permission_checker();
         let responses = user
             .permissions
             .as_ref()
             .is_some_and(|p| p.allows_responses());
         me.allow_responses.store(responses, Ordering::Relaxed);
-        if let Ok(mut meta) = me.meta.lock() {
-            meta.user = user.name.clone();
-        }
+        me.meta.lock().user = user.name.clone();
         self.user = Some(user);
     }
 
     /// May this connection publish to `subject`? Reply grants recorded by
     /// publishers since the last check are taken in first when needed.
-    pub fn can_publish(&mut self, me: &ClientShared, subject: &[u8]) -> bool {
+    pub fn can_publish(&mut self, me: &ConnShared, subject: &[u8]) -> bool {
         if !self.checker.is_restricted() || self.checker.can_publish(subject) {
             return true;
         }
@@ -103,11 +68,7 @@ impl ConnAuth {
             return false;
         }
         let grants: Vec<Bytes> = {
-            let mut inbox = me
-                .perms
-                .reply_inbox
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut inbox = me.perms.reply_inbox.lock();
             inbox.drain(..).collect()
         };
         for reply in grants {
@@ -118,19 +79,13 @@ impl ConnAuth {
 
     /// May this connection subscribe? Turns on the shared delivery filter when
     /// the allowed wildcard overlaps a deny entry.
-    pub fn can_subscribe(
-        &mut self,
-        me: &ClientShared,
-        subject: &[u8],
-        queue: Option<&[u8]>,
-    ) -> bool {
+    pub fn can_subscribe(&mut self, me: &ConnShared, subject: &[u8], queue: Option<&[u8]>) -> bool {
         if !self.checker.can_subscribe(subject, queue) {
             return false;
         }
         if self.checker.needs_delivery_filter() && !me.delivery_filter.load(Ordering::Relaxed) {
             if let Some(user) = &self.user {
-                *me.perms.perms.lock().unwrap_or_else(|p| p.into_inner()) =
-                    user.permissions.clone();
+                *me.perms.perms.lock() = user.permissions.clone();
             }
             me.delivery_filter.store(true, Ordering::Relaxed);
         }

@@ -10,15 +10,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{ClientShared, CloseReason, SubRef};
+use crate::conn::outbound::Appended;
+use crate::conn::{ConnShared, Delivery, SubRef};
 use crate::protocol::encode;
 use crate::protocol::PubArgs;
-use crate::server::ServerState;
+use crate::rand::XorShift64;
+use crate::state::ServerState;
 use crate::sublist::MatchResult;
-
-/// Payloads up to this size (with CRLF) are copied next to their MSG line
-/// instead of queued as a shared slice: see docs/PERFORMANCE.md for the measurement.
-const INLINE_MAX: usize = 256;
 
 /// A parsed PUB/HPUB seen through its frame.
 pub struct Message<'a> {
@@ -41,12 +39,12 @@ impl Message<'_> {
 /// Per-reader fan-out state, reused for every message: the writers to wake at
 /// the end of the batch and a cheap random source for queue groups.
 pub struct Fanout {
-    wake: Vec<Arc<ClientShared>>,
+    wake: Vec<Arc<ConnShared>>,
     /// A subscriber whose backlog is over half its bound: the publisher pauses
     /// for it (briefly, bounded) at the end of the batch.
-    stall: Option<Arc<ClientShared>>,
+    stall: Option<Arc<ConnShared>>,
     batch: u64,
-    rng: u64,
+    rng: XorShift64,
     /// The last subject published and its match, valid while the sublist's
     /// generation is unchanged: a publisher repeating a subject skips the
     /// shared cache entirely (one compare and one atomic load).
@@ -67,7 +65,7 @@ impl Fanout {
             stall: None,
             last: LastMatch::default(),
             batch: 0,
-            rng: seed | 1,
+            rng: XorShift64::new(seed),
         }
     }
 
@@ -84,48 +82,29 @@ impl Fanout {
 
     /// Wakes every writer that got something in this batch, once. Returns a
     /// subscriber the publisher should wait for before reading more.
-    pub fn end_batch(&mut self) -> Option<Arc<ClientShared>> {
+    pub fn end_batch(&mut self) -> Option<Arc<ConnShared>> {
         for c in self.wake.drain(..) {
             c.out.wake.notify_one();
         }
         self.stall.take()
     }
 
-    /// Registers `client` for the end-of-batch wake-up (the caller holds its lock).
-    fn mark(&mut self, client: &Arc<ClientShared>, mark: &mut u64) {
-        if *mark != self.batch {
-            *mark = self.batch;
+    /// Queues raw bytes to `client` (PONG, +OK, -ERR) in batch order.
+    pub fn send(&mut self, client: &Arc<ConnShared>, bytes: &[u8]) {
+        let wake = client
+            .out
+            .lock()
+            .append_raw(self.batch, |b| b.extend_from_slice(bytes));
+        if wake {
             self.wake.push(client.clone());
         }
-    }
-
-    /// Queues raw bytes to `client` (PONG, +OK, -ERR) in batch order.
-    pub fn send(&mut self, client: &Arc<ClientShared>, bytes: &[u8]) {
-        let mut st = client.out.lock();
-        if st.is_closing() {
-            return;
-        }
-        st.push_inline(bytes);
-        let mut mark = st.flush_mark;
-        self.mark(client, &mut mark);
-        st.flush_mark = mark;
-    }
-
-    fn next_rand(&mut self) -> u64 {
-        // xorshift64: queue-group start positions need spread, not secrecy.
-        let mut x = self.rng;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.rng = x;
-        x
     }
 
     /// Delivers `msg` to everyone interested; returns how many got it.
     pub fn publish(
         &mut self,
         srv: &ServerState,
-        me: &Arc<ClientShared>,
+        me: &Arc<ConnShared>,
         echo: bool,
         msg: &Message,
     ) -> usize {
@@ -154,7 +133,7 @@ impl Fanout {
             if n == 0 {
                 continue;
             }
-            let start = (self.next_rand() % n as u64) as usize;
+            let start = self.rng.below(n);
             for i in 0..n {
                 let sub = &group.members[(start + i) % n];
                 if !echo && Arc::ptr_eq(&sub.0.client, me) {
@@ -174,57 +153,57 @@ impl Fanout {
         let sub = &subref.0;
         let client = &sub.client;
         let args = msg.args;
-        let wants_headers = client.wants_headers();
         let (hdr_len, body_start) = match args.header_len {
-            Some(h) if wants_headers => (Some(h), args.payload_start),
+            Some(h) if client.wants_headers() => (Some(h), args.payload_start),
             Some(h) => (None, args.payload_start + h),
             None => (None, args.payload_start),
         };
-        let body_end = args.payload_start + args.payload_len;
-        let body_len = body_end - body_start;
-        let subject = msg.subject();
         let reply = msg.reply();
-        let line_max = 24 + subject.len() + sub.sid.len() + reply.len() + 40;
+        let delivery = Delivery {
+            subject: msg.subject(),
+            sid: &sub.sid,
+            reply,
+            queues: &[],
+            hdr_len,
+            frame: msg.frame,
+            body: body_start..args.payload_start + args.payload_len,
+        };
         let mut st = client.out.lock();
         if st.is_closing() {
             return false;
         }
-        if !st.has_room(line_max + body_len, srv.max_pending()) {
-            st.close(CloseReason::SlowConsumerPendingBytes);
-            drop(st);
-            client.kill.notify_one();
-            client.out.wake.notify_one();
-            srv.note_slow_consumer(client);
-            return false;
-        }
-        if client.delivery_filter.load(Ordering::Relaxed) && !client.perms.can_receive(subject) {
+        // Only a delivery that is really due may count against the bound: a
+        // subscriber is never cut for a message it would not have received.
+        if client.delivery_filter.load(Ordering::Relaxed)
+            && !client.perms.can_receive(delivery.subject)
+        {
             return false;
         }
         let Some(last) = sub.take_delivery() else {
             return false;
         };
+        // Before the writer can send it: the answer may come back at once.
         if !reply.is_empty() && client.allow_responses.load(Ordering::Relaxed) {
             client.perms.note_reply(reply);
         }
-        st.inline_with(|b| match hdr_len {
-            Some(h) => encode::hmsg_line(b, subject, &sub.sid, reply, h, body_len),
-            None => encode::msg_line(b, subject, &sub.sid, reply, body_len),
-        });
-        let body = &msg.frame[body_start..body_end + 2];
-        if body.len() <= INLINE_MAX {
-            st.push_inline(body);
-        } else {
-            st.push_shared(msg.frame.slice(body_start..body_end + 2));
+        match st.append_delivery(&delivery, self.batch, srv.max_pending()) {
+            Appended::Queued { wake, stall } => {
+                drop(st);
+                if wake {
+                    self.wake.push(client.clone());
+                }
+                if stall && self.stall.is_none() {
+                    self.stall = Some(client.clone());
+                }
+            }
+            Appended::SlowConsumer => {
+                drop(st);
+                client.out.notify_closed();
+                srv.note_slow_consumer(client, crate::conn::CloseReason::SlowConsumerPendingBytes);
+                return false;
+            }
+            Appended::Closed => return false,
         }
-        st.out_msgs += 1;
-        st.out_bytes += body_len as u64;
-        if self.stall.is_none() && st.wants_stall(srv.max_pending()) {
-            self.stall = Some(client.clone());
-        }
-        let mut mark = st.flush_mark;
-        self.mark(client, &mut mark);
-        st.flush_mark = mark;
-        drop(st);
         if last
             && srv
                 .sublist
@@ -232,16 +211,14 @@ impl Fanout {
                 .is_ok()
         {
             client.num_subs.fetch_sub(1, Ordering::Relaxed);
-            if let Ok(mut list) = client.subjects.lock() {
-                list.remove(&sub.sid);
-            }
+            client.subjects.lock().remove(&sub.sid);
         }
         true
     }
 
     /// Tells a requester nobody listens (no_responders): a 503 HMSG on `reply`
     /// to each of `me`'s own subscriptions matching it.
-    pub fn no_responders(&mut self, srv: &ServerState, me: &Arc<ClientShared>, msg: &Message) {
+    pub fn no_responders(&mut self, srv: &ServerState, me: &Arc<ConnShared>, msg: &Message) {
         let reply = msg.reply();
         let result = srv.sublist.match_subject(reply);
         for sub in result
@@ -254,18 +231,111 @@ impl Fanout {
             }
             let mut hdr = Vec::with_capacity(64);
             let n = encode::no_responders_headers(&mut hdr, msg.subject());
-            let mut st = me.out.lock();
-            if st.is_closing() {
-                return;
-            }
-            st.inline_with(|b| {
+            let wake = me.out.lock().append_raw(self.batch, |b| {
                 encode::hmsg_line(b, reply, &sub.0.sid, b"", n, n);
                 b.extend_from_slice(&hdr);
                 b.extend_from_slice(b"\r\n");
             });
-            let mut mark = st.flush_mark;
-            self.mark(me, &mut mark);
-            st.flush_mark = mark;
+            if wake {
+                self.wake.push(me.clone());
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::sync::atomic::AtomicU64;
+
+    use bytes::BytesMut;
+
+    use super::*;
+    use crate::conn::{Kind, Subscription};
+    use crate::options::Options;
+    use crate::protocol::{Op, Parser};
+
+    fn publish(
+        fanout: &mut Fanout,
+        srv: &ServerState,
+        me: &Arc<ConnShared>,
+        subject: &str,
+        n: usize,
+    ) -> usize {
+        let mut buf =
+            BytesMut::from(format!("PUB {subject} {n}\r\n{}\r\n", "x".repeat(n)).as_str());
+        let mut parser = Parser::new(4096, 1 << 20);
+        let Ok(Some(Op::Pub { frame, args })) = parser.next_op(&mut buf) else {
+            panic!("not a PUB");
+        };
+        fanout.begin_batch(srv);
+        let delivered = fanout.publish(
+            srv,
+            me,
+            true,
+            &Message {
+                frame: &frame,
+                args: &args,
+            },
+        );
+        fanout.end_batch();
+        delivered
+    }
+
+    fn subscribe(
+        srv: &ServerState,
+        client: &Arc<ConnShared>,
+        subject: &str,
+        max: u64,
+        delivered: u64,
+    ) {
+        let sub = Arc::new(Subscription {
+            client: client.clone(),
+            subject: Bytes::copy_from_slice(subject.as_bytes()),
+            queue: None,
+            sid: Bytes::from_static(b"1"),
+            max: AtomicU64::new(max),
+            delivered: AtomicU64::new(delivered),
+        });
+        srv.sublist
+            .insert(&sub.subject, None, SubRef(sub.clone()))
+            .expect("insert");
+    }
+
+    /// A subscription whose auto-unsubscribe limit is used up (another
+    /// publisher's delivery got there first) does not receive the message, so
+    /// it must not cut its connection as a slow consumer either. The bound was
+    /// once checked before the limit.
+    #[test]
+    fn no_slow_consumer_cut_for_a_message_not_due() {
+        let opts = Options {
+            max_pending: 1000,
+            max_payload: 1000,
+            ..Options::default()
+        };
+        let srv = ServerState::new(opts, 4222).expect("state");
+        let addr: SocketAddr = "127.0.0.1:1".parse().expect("addr");
+        let publisher = Arc::new(ConnShared::new(Kind::Client, 1, addr));
+        let subscriber = Arc::new(ConnShared::new(Kind::Client, 2, addr));
+        subscribe(&srv, &subscriber, "big", 0, 0);
+        subscribe(&srv, &subscriber, "spent", 1, 1);
+        let mut fanout = Fanout::new(7);
+
+        assert_eq!(publish(&mut fanout, &srv, &publisher, "big", 900), 1);
+        assert_eq!(publish(&mut fanout, &srv, &publisher, "spent", 200), 0);
+        assert!(
+            !subscriber.out.lock().is_closing(),
+            "cut for a message it would not get"
+        );
+        assert_eq!(srv.slow_consumers.load(Ordering::Relaxed), 0);
+
+        // A message that is due and over the bound does cut it, and is counted.
+        subscribe(&srv, &subscriber, "due", 0, 0);
+        assert_eq!(publish(&mut fanout, &srv, &publisher, "due", 200), 0);
+        assert_eq!(
+            subscriber.out.lock().close_reason(),
+            Some(crate::conn::CloseReason::SlowConsumerPendingBytes)
+        );
+        assert_eq!(srv.slow_consumers.load(Ordering::Relaxed), 1);
     }
 }

@@ -12,8 +12,9 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::subsz::GLOBAL_ACCOUNT;
-use super::{timefmt, varz};
-use crate::server::ServerState;
+use super::varz;
+use crate::state::ServerState;
+use crate::time as timefmt;
 
 /// `/routez`: always zero routes.
 #[derive(Debug, Serialize)]

@@ -12,10 +12,10 @@ use serde::Serialize;
 
 use super::params::{bool_param, get, u64_param, usize_param, QueryMap};
 use super::subsz::{SubDetail, GLOBAL_ACCOUNT};
-use super::timefmt::{go_duration, rfc3339, since, uptime};
 use super::MonitorError;
-use crate::client::{ConnSnapshot, SubSnapshot};
-use crate::server::ServerState;
+use crate::conn::{ConnSnapshot, SubSnapshot};
+use crate::state::ServerState;
+use crate::time::{go_duration, rfc3339, since, uptime};
 
 /// nats-server's `DefaultConnListSize`.
 pub const DEFAULT_LIMIT: usize = 1024;

@@ -10,8 +10,8 @@
 use std::fmt::Write;
 use std::time::SystemTime;
 
-use super::timefmt::since;
 use super::{varz, Monitor};
+use crate::time::since;
 
 /// Renders every metric, each with `# HELP` and `# TYPE` lines.
 pub(crate) fn render(mon: &Monitor) -> String {

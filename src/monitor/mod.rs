@@ -15,7 +15,6 @@ mod connz;
 mod metrics;
 mod params;
 mod subsz;
-pub mod timefmt;
 mod varz;
 
 use std::net::SocketAddr;
@@ -29,7 +28,7 @@ use axum::routing::get;
 use axum::Router;
 use serde::Serialize;
 
-use crate::server::ServerState;
+use crate::state::ServerState;
 
 pub use connz::{ConnInfo, Connz};
 pub use params::QueryMap;

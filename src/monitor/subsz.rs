@@ -10,11 +10,11 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::params::{bool_param, get, usize_param, QueryMap};
-use super::timefmt::rfc3339;
 use super::MonitorError;
-use crate::client::SubRef;
-use crate::server::ServerState;
+use crate::conn::SubRef;
+use crate::state::ServerState;
 use crate::sublist::SublistStats;
+use crate::time::rfc3339;
 
 /// nats-server's default page size for `/subsz`.
 pub const DEFAULT_LIMIT: usize = 1024;
@@ -117,7 +117,7 @@ pub(crate) fn collect(server: &ServerState, o: &SubszOptions) -> Subsz {
 fn all_subs(server: &ServerState) -> Vec<SubDetail> {
     let mut out = Vec::new();
     for client in server.clients() {
-        let subs = client.subjects.lock().unwrap_or_else(|p| p.into_inner());
+        let subs = client.subjects.lock();
         out.extend(subs.iter().map(|(sid, e)| {
             let (msgs, max) = e.counts();
             SubDetail {

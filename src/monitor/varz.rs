@@ -5,15 +5,15 @@
 //!
 //! Reads options and counters only; must not write server state.
 
+use crate::sync::Mutex;
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
-use super::timefmt::{rfc3339, since, uptime};
 use super::Monitor;
-use crate::server::{ServerState, VERSION};
+use crate::state::{ServerState, VERSION};
+use crate::time::{rfc3339, since, uptime};
 
 /// `/varz` response, as nats-server's `Varz` (no cluster/gateway/leaf/JetStream).
 #[derive(Debug, Serialize)]
@@ -239,7 +239,7 @@ impl CpuSampler {
             return 0.0;
         };
         let now = Instant::now();
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let mut last = self.last.lock();
         let percent = match last.as_ref() {
             Some(prev) if now.duration_since(prev.at) < MIN_INTERVAL => return prev.percent,
             Some(prev) => {

@@ -5,18 +5,25 @@
 //! input or read config files: a reload arrives here as ready `Options`, and
 //! signals are turned into `Control` messages by the binary.
 
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use super::{ServerError, ServerState, VERSION};
-use crate::client::{self, ClientShared, CloseReason, ConnStart};
+use super::supervise::supervise;
+use crate::client::{self, ConnStart};
+use crate::conn::{CloseReason, ConnShared, Kind};
 use crate::options::Options;
 use crate::protocol::errors::text;
+use crate::state::{ServerError, ServerState, VERSION};
+
+/// How many connections the kernel may queue before `accept` (nats-server's
+/// 4096; Linux caps it at `net.core.somaxconn`). 128 overflowed under a storm
+/// of 500 concurrent handshakes.
+const LISTEN_BACKLOG: u32 = 4096;
 
 /// What can be asked of a running server from outside (signals, tests).
 #[derive(Debug)]
@@ -56,19 +63,49 @@ pub struct Server {
 }
 
 async fn bind_addr(hostport: String) -> Result<(TcpListener, SocketAddr), ServerError> {
-    let listener = TcpListener::bind(&hostport)
-        .await
-        .map_err(|source| ServerError::Listen {
-            addr: hostport.clone(),
-            source,
-        })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| ServerError::Listen {
-            addr: hostport,
-            source,
-        })?;
-    Ok((listener, addr))
+    let err = |source| ServerError::Listen {
+        addr: hostport.clone(),
+        source,
+    };
+    let mut last = None;
+    for addr in tokio::net::lookup_host(&hostport).await.map_err(err)? {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        }
+        .map_err(err)?;
+        socket.set_reuseaddr(true).map_err(err)?;
+        if let Err(e) = socket.bind(addr) {
+            last = Some(e);
+            continue;
+        }
+        match socket.listen(LISTEN_BACKLOG) {
+            Ok(listener) => {
+                let bound = listener.local_addr().map_err(err)?;
+                return Ok((listener, bound));
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(err(last.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, "no address to bind")
+    })))
+}
+
+/// The monitoring server, passed in by the binary (or a test) so the
+/// lifecycle does not depend on it: given the shared state and the bound
+/// monitoring listener, it serves until the process ends.
+pub trait Monitor: FnOnce(Arc<ServerState>, TcpListener) -> Self::Serve + Send + 'static {
+    type Serve: Future<Output = std::io::Result<()>> + Send + 'static;
+}
+
+impl<F, Fut> Monitor for F
+where
+    F: FnOnce(Arc<ServerState>, TcpListener) -> Fut + Send + 'static,
+    Fut: Future<Output = std::io::Result<()>> + Send + 'static,
+{
+    type Serve = Fut;
 }
 
 impl Server {
@@ -106,16 +143,27 @@ impl Server {
     }
 
     /// Accepts clients until stopped or lame duck mode ends, then closes every
-    /// client after flushing what is queued for it.
-    pub async fn run(mut self) {
+    /// client after flushing what is queued for it. Without a monitor the
+    /// monitoring port (if configured) is bound but not served.
+    pub async fn run(self) {
+        self.run_inner(None::<fn(Arc<ServerState>, TcpListener) -> NoMonitor>)
+            .await
+    }
+
+    /// As [`run`](Self::run), serving `monitor` on the monitoring listener.
+    pub async fn run_with_monitor<M: Monitor>(self, monitor: M) {
+        self.run_inner(Some(monitor)).await
+    }
+
+    async fn run_inner<M: Monitor>(mut self, monitor: Option<M>) {
         self.log_startup();
-        if let Some(http) = self.http.take() {
+        if let (Some(http), Some(monitor)) = (self.http.take(), monitor) {
             if let Ok(a) = http.local_addr() {
                 tracing::info!("Starting http monitor on {a}");
             }
-            let state = self.state.clone();
+            let serve = monitor(self.state.clone(), http);
             tokio::spawn(async move {
-                if let Err(e) = crate::monitor::serve(state, http).await {
+                if let Err(e) = serve.await {
                     tracing::error!("Monitoring server stopped: {e}");
                 }
             });
@@ -152,7 +200,7 @@ impl Server {
         if lame_duck {
             self.lame_duck().await;
         }
-        self.state.shutting_down.store(true, Ordering::Relaxed);
+        self.state.set_shutting_down();
         shutdown_clients(&self.state).await;
         tracing::info!("Server Exiting..");
     }
@@ -180,8 +228,7 @@ impl Server {
             (o.lame_duck_grace_period, o.lame_duck_duration)
         };
         tracing::info!("Entering lame duck mode, stop accepting new clients");
-        self.state.lame_duck.store(true, Ordering::Relaxed);
-        self.state.rebuild_info(self.addr.port());
+        self.state.set_lame_duck();
         for c in self.state.clients() {
             let info = self.state.info_line(c.cid, &c.addr, None);
             c.out.send_now(&info);
@@ -230,67 +277,78 @@ impl Server {
     fn accept(&self, stream: TcpStream, addr: SocketAddr) {
         let _ = stream.set_nodelay(true);
         let state = self.state.clone();
-        let cid = state.next_cid.fetch_add(1, Ordering::Relaxed);
-        let shared = Arc::new(ClientShared::new(cid, addr));
-        let over_limit = {
-            let mut clients = state.lock_clients();
-            if clients.len() >= state.opts().max_connections {
-                true
-            } else {
-                clients.insert(cid, shared.clone());
-                false
-            }
-        };
-        if over_limit {
-            tracing::error!("{addr} - cid:{cid} - maximum connections exceeded");
-            let (_, wr) = stream.into_split();
-            tokio::spawn(async move {
-                let info = state.info_line(cid, &addr, None);
-                shared.out.send_now(&info);
-                shared.out.close_with(
-                    CloseReason::MaxConnectionsExceeded,
-                    Some(text::MAX_CONNECTIONS),
-                );
-                let deadline = state.opts().write_deadline;
-                client::outbound::run_writer(&shared.out, wr, deadline).await;
-            });
+        let conn = Arc::new(ConnShared::new(Kind::Client, state.next_cid(), addr));
+        if !state.register(&conn) {
+            tracing::error!("{} maximum connections exceeded", conn.log());
+            refuse(state, conn, stream, CloseReason::MaxConnectionsExceeded);
             return;
         }
-        state.total_connections.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!("{addr} - cid:{cid} - Client connection created");
-        let nonce = state
-            .authenticator()
-            .needs_nonce()
-            .then(crate::auth::Authenticator::new_nonce);
+        tracing::debug!("{} Client connection created", conn.log());
+        let nonce = if state.authenticator().needs_nonce() {
+            match crate::auth::Authenticator::new_nonce() {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    // Fail closed: without a nonce nkey sign-in is replayable.
+                    tracing::error!("{} refused: {e}", conn.log());
+                    conn.out.close_with(CloseReason::ServerShutdown, None);
+                    state.unregister(&conn, CloseReason::ServerShutdown);
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        let task_state = state.clone();
+        let task_conn = conn.clone();
         if state.tls().is_some() {
-            tokio::spawn(accept_tls(state, shared, stream, nonce));
+            supervise(
+                state,
+                conn,
+                accept_tls(task_state, task_conn, stream, nonce),
+            );
         } else {
             let (rd, wr) = stream.into_split();
-            tokio::spawn(client::serve(
+            let start = ConnStart {
+                nonce,
+                info_sent: false,
+            };
+            supervise(
                 state,
-                shared,
-                rd,
-                wr,
-                ConnStart {
-                    nonce,
-                    info_sent: false,
-                },
-            ));
+                conn,
+                client::serve(task_state, task_conn, rd, wr, start),
+            );
         }
     }
 }
 
+/// A stand-in monitor type for [`Server::run`] (never called).
+type NoMonitor = std::future::Ready<std::io::Result<()>>;
+
+/// Over `max_connections`: INFO, the -ERR, close (as nats-server); the
+/// connection was never registered.
+fn refuse(state: Arc<ServerState>, conn: Arc<ConnShared>, stream: TcpStream, reason: CloseReason) {
+    let (_, wr) = stream.into_split();
+    tokio::spawn(async move {
+        let info = state.info_line(conn.cid, &conn.addr, None);
+        conn.out.send_now(&info);
+        conn.out.close_with(reason, Some(text::MAX_CONNECTIONS));
+        let deadline = state.opts().write_deadline;
+        crate::conn::outbound::run_writer(&conn.out, wr, deadline).await;
+    });
+}
+
 /// The NATS order for TLS: INFO in plain text, then the client's handshake. A
 /// client that answers in plain text is told TLS is required and closed.
+/// Returns how the connection ended; the supervisor unregisters it.
 async fn accept_tls(
     state: Arc<ServerState>,
-    shared: Arc<ClientShared>,
+    shared: Arc<ConnShared>,
     mut stream: TcpStream,
     nonce: Option<String>,
-) {
+) -> client::Ended {
     use tokio::io::AsyncWriteExt;
     let (Some(acceptor), Some(tls_opts)) = (state.tls().cloned(), state.opts().tls.clone()) else {
-        return;
+        return CloseReason::TlsHandshakeError.into();
     };
     let timeout = crate::tls::handshake_timeout(&tls_opts);
     let info = state.info_line(shared.cid, &shared.addr, nonce.as_deref());
@@ -304,25 +362,14 @@ async fn accept_tls(
         {
             Ok(tls) => {
                 let (rd, wr) = tokio::io::split(tls);
-                client::serve(
-                    state,
-                    shared,
-                    rd,
-                    wr,
-                    ConnStart {
-                        nonce,
-                        info_sent: true,
-                    },
-                )
-                .await;
-                return;
+                let start = ConnStart {
+                    nonce,
+                    info_sent: true,
+                };
+                return client::serve(state, shared, rd, wr, start).await;
             }
             Err(e) => {
-                tracing::error!(
-                    "{} - cid:{} - TLS handshake error: {e}",
-                    shared.addr,
-                    shared.cid
-                );
+                tracing::error!("{} TLS handshake error: {e}", shared.log());
                 CloseReason::TlsHandshakeError
             }
         },
@@ -336,7 +383,7 @@ async fn accept_tls(
         Err(_) => CloseReason::TlsHandshakeError,
     };
     shared.out.close_with(reason, None);
-    state.unregister(&shared, reason);
+    reason.into()
 }
 
 /// Closes every client after flushing what is queued for it; waits a bounded time.

@@ -39,7 +39,7 @@ impl TestServer {
                 let server = Server::bind(opts).await.expect("bind");
                 tx.send((server.local_addr(), server.state.clone(), server.control()))
                     .expect("send");
-                server.run().await;
+                server.run_with_monitor(natrium::monitor::serve).await;
             });
         });
         let (addr, state, control) = rx.recv().expect("server started");

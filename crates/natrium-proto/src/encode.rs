@@ -45,6 +45,46 @@ pub fn hmsg_line<B: BufMut>(
     out.put_slice(b"\r\n");
 }
 
+/// Appends a leaf-node delivery, as nats-server writes it to a leaf link:
+/// `LMSG <subject> [+ <reply> <queues…> | | <queues…> | <reply>] [<hdr_len>] <total_len>\r\n`.
+/// With headers the header length comes before the total, as in `HMSG`.
+pub fn lmsg_line<B: BufMut>(
+    out: &mut B,
+    subject: &[u8],
+    reply: &[u8],
+    queues: &[&[u8]],
+    hdr_len: Option<usize>,
+    total_len: usize,
+) {
+    out.put_slice(b"LMSG ");
+    out.put_slice(subject);
+    out.put_u8(b' ');
+    match (reply.is_empty(), queues.is_empty()) {
+        (false, false) => {
+            out.put_slice(b"+ ");
+            out.put_slice(reply);
+            out.put_u8(b' ');
+        }
+        (true, false) => out.put_slice(b"| "),
+        (false, true) => {
+            out.put_slice(reply);
+            out.put_u8(b' ');
+        }
+        (true, true) => {}
+    }
+    for q in queues {
+        out.put_slice(q);
+        out.put_u8(b' ');
+    }
+    let mut num = itoa::Buffer::new();
+    if let Some(h) = hdr_len {
+        out.put_slice(num.format(h).as_bytes());
+        out.put_u8(b' ');
+    }
+    out.put_slice(num.format(total_len).as_bytes());
+    out.put_slice(b"\r\n");
+}
+
 /// Appends `-ERR '<text>'\r\n`.
 pub fn err_line<B: BufMut>(out: &mut B, text: &str) {
     out.put_slice(b"-ERR '");
@@ -63,4 +103,27 @@ pub fn no_responders_headers<B: BufMut>(out: &mut B, subject: &[u8]) -> usize {
     out.put_slice(subject);
     out.put_slice(b"\r\n\r\n");
     start.len() + subject.len() + 4
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lmsg(reply: &[u8], queues: &[&[u8]], hdr: Option<usize>) -> String {
+        let mut out = Vec::new();
+        lmsg_line(&mut out, b"a.b", reply, queues, hdr, 11);
+        String::from_utf8(out).expect("ascii")
+    }
+
+    #[test]
+    fn lmsg_forms() {
+        assert_eq!(lmsg(b"", &[], None), "LMSG a.b 11\r\n");
+        assert_eq!(lmsg(b"_INBOX.1", &[], None), "LMSG a.b _INBOX.1 11\r\n");
+        assert_eq!(
+            lmsg(b"_INBOX.1", &[b"q"], None),
+            "LMSG a.b + _INBOX.1 q 11\r\n"
+        );
+        assert_eq!(lmsg(b"", &[b"q1", b"q2"], None), "LMSG a.b | q1 q2 11\r\n");
+        assert_eq!(lmsg(b"r", &[], Some(4)), "LMSG a.b r 4 11\r\n");
+    }
 }

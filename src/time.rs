@@ -1,11 +1,37 @@
-//! Time and duration text in the exact shapes Go's encoders give nats-server's
-//! JSON: RFC 3339 with trimmed nanoseconds for `time.Time`, `Duration.String()`
-//! for `rtt`, and nats-server's own coarse `1d2h3m4s` for `uptime`/`idle`.
+//! Time as natrium writes it: the civil date (once, for logs and monitoring),
+//! the log line's timestamp, and the exact shapes Go's encoders give
+//! nats-server's JSON: RFC 3339 with trimmed nanoseconds for `time.Time`,
+//! `Duration.String()` for `rtt`, and nats-server's own coarse `1d2h3m4s` for
+//! `uptime`/`idle`.
 //!
-//! Pure functions only; no clock reads except where a caller passes a time.
+//! Pure functions, except `unix_nanos` (the one clock read activity stamps use).
+//! Must not know about connections or options.
 
 use std::fmt::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Unix time in nanoseconds, for activity stamps (0 if the clock is before 1970).
+pub fn unix_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// `2006/01/02 15:04:05.000000` in UTC: nats-server's log line timestamp.
+pub fn log_timestamp(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (y, m, day) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    format!(
+        "{y:04}/{m:02}/{day:02} {:02}:{:02}:{:02}.{:06}",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60,
+        d.subsec_micros()
+    )
+}
 
 /// `2024-05-01T12:34:56.789Z`, as Go's `time.Time` marshals a UTC time
 /// (RFC3339Nano: fraction trimmed of trailing zeros, omitted when zero).
@@ -31,7 +57,7 @@ pub fn rfc3339(t: SystemTime) -> String {
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
 /// (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -117,6 +143,20 @@ pub fn since(later: SystemTime, earlier: SystemTime) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_420), (2025, 11, 28));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+    }
+
+    #[test]
+    fn log_timestamp_shape() {
+        let t = UNIX_EPOCH + Duration::new(1_714_566_896, 789_012_000);
+        assert_eq!(log_timestamp(t), "2024/05/01 12:34:56.789012");
+    }
 
     #[test]
     fn rfc3339_matches_go() {

@@ -1,18 +1,30 @@
-//! A client's outbound side: the bounded queue publishers append to, and the
-//! writer task that drains it with vectored writes.
+//! A connection's outbound side: the bounded queue publishers append to, and
+//! the writer task that drains it with vectored writes.
 //!
-//! Owns write ordering, the `max_pending` bound, the write deadline and closing
-//! the socket. It must not parse input or look at subscriptions. The lock on the
-//! queue is held only to append or to swap the queue out, never across a write or
-//! an `.await`.
+//! Owns write ordering, the encoding of a delivery for the connection's kind,
+//! the choice between copying a payload and sharing it, the `max_pending`
+//! bound, the write deadline and closing the socket. It must not parse input
+//! or decide who receives a message. The lock on the queue is held only to
+//! append or to swap the queue out, never across a write or an `.await`.
 
 use std::io::IoSlice;
-use std::sync::{Mutex, MutexGuard};
+use std::ops::Range;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
+
+use super::Kind;
+use crate::sync::{Mutex, MutexGuard};
+
+/// Payloads up to this size (with CRLF) are copied next to their MSG line
+/// instead of queued as a shared slice: see docs/PERFORMANCE.md for the measurement.
+const INLINE_MAX: usize = 256;
+
+/// Bytes a delivery's control line adds beyond its subject, sid, reply and
+/// queues (op name, blanks, two sizes, CRLF): the bound checked before encoding.
+const LINE_OVERHEAD: usize = 64;
 
 /// Why a connection was closed; shown in logs and `/connz`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +46,8 @@ pub enum CloseReason {
     LameDuck,
     TlsHandshakeError,
     TlsRequired,
+    /// The connection's task panicked (a bug): closed by its supervisor.
+    InternalError,
 }
 
 impl CloseReason {
@@ -57,7 +71,16 @@ impl CloseReason {
             CloseReason::LameDuck => "Lame Duck Mode",
             CloseReason::TlsHandshakeError => "TLS Handshake Failure",
             CloseReason::TlsRequired => "Secure Connection - TLS Required",
+            CloseReason::InternalError => "Internal Error",
         }
+    }
+
+    /// A slow-consumer cut: counted in `/varz` `slow_consumers` and logged.
+    pub fn is_slow_consumer(&self) -> bool {
+        matches!(
+            self,
+            CloseReason::SlowConsumerPendingBytes | CloseReason::SlowConsumerWriteDeadline
+        )
     }
 
     /// Slow consumers lose what is queued: flushing it is what failed.
@@ -67,6 +90,7 @@ impl CloseReason {
             CloseReason::SlowConsumerPendingBytes
                 | CloseReason::SlowConsumerWriteDeadline
                 | CloseReason::WriteError
+                | CloseReason::InternalError
         )
     }
 }
@@ -78,11 +102,41 @@ enum Chunk {
     Shared(Bytes),
 }
 
+/// One message for one receiver, seen through the publisher's read frame: the
+/// payload is a slice of `frame`, shared (not copied) when it is large.
+pub struct Delivery<'a> {
+    pub subject: &'a [u8],
+    /// The client subscription it is addressed to (empty for a leaf link).
+    pub sid: &'a [u8],
+    pub reply: &'a [u8],
+    /// Queue groups a leaf link may pick a member of (empty for clients).
+    pub queues: &'a [&'a [u8]],
+    /// Header length, when headers are sent (they lead the body).
+    pub hdr_len: Option<usize>,
+    pub frame: &'a Bytes,
+    /// The body in `frame`, headers included when sent, without its CRLF
+    /// (which must follow it in `frame`).
+    pub body: Range<usize>,
+}
+
+/// What appending a delivery did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// Queued. `wake`: first data of this batch, register the writer for the
+    /// end-of-batch wake-up. `stall`: the backlog is over half its bound.
+    Queued { wake: bool, stall: bool },
+    /// It would exceed `max_pending`: the connection is now closed as a slow
+    /// consumer (queue discarded); the caller wakes it and counts it.
+    SlowConsumer,
+    /// The connection is already closing; nothing was queued.
+    Closed,
+}
+
 /// What is queued for the socket. Publishers write into it under the lock; the
 /// writer swaps the whole of it for its own empty copy, so buffers are reused and
 /// nothing is allocated once they have grown to their working size.
-#[derive(Default)]
 pub struct OutState {
+    kind: Kind,
     /// Control lines (MSG headers, PONG, -ERR), and the chunk list's inline parts.
     inline: Vec<u8>,
     /// Send order of inline ranges and shared payloads.
@@ -91,13 +145,89 @@ pub struct OutState {
     pending: usize,
     /// Set once; the writer flushes (unless discarding) and closes.
     closing: Option<CloseReason>,
-    /// The last read batch that registered this client for a wake-up.
-    pub flush_mark: u64,
-    pub out_msgs: u64,
-    pub out_bytes: u64,
+    /// The last read batch that registered this connection for a wake-up.
+    flush_mark: u64,
+    out_msgs: u64,
+    out_bytes: u64,
 }
 
 impl OutState {
+    fn new(kind: Kind) -> Self {
+        OutState {
+            kind,
+            inline: Vec::new(),
+            chunks: Vec::new(),
+            pending: 0,
+            closing: None,
+            flush_mark: 0,
+            out_msgs: 0,
+            out_bytes: 0,
+        }
+    }
+
+    /// Messages and payload bytes queued for this connection so far.
+    pub fn out_counts(&self) -> (u64, u64) {
+        (self.out_msgs, self.out_bytes)
+    }
+
+    /// Registers read batch `batch`'s first append: true the first time only,
+    /// so each writer is woken once per batch.
+    fn mark(&mut self, batch: u64) -> bool {
+        let first = self.flush_mark != batch;
+        self.flush_mark = batch;
+        first
+    }
+
+    /// Appends one delivery in the connection kind's encoding, unless that
+    /// would take the backlog past `max_pending` (then the connection is cut
+    /// as a slow consumer). Call it only for a delivery that is really due:
+    /// permission and auto-unsubscribe checks come first, so nobody is cut
+    /// for a message they would not have received.
+    pub fn append_delivery(&mut self, d: &Delivery, batch: u64, max_pending: usize) -> Appended {
+        if self.closing.is_some() {
+            return Appended::Closed;
+        }
+        let body_len = d.body.end - d.body.start;
+        let queues: usize = d.queues.iter().map(|q| q.len() + 1).sum();
+        let line_max = LINE_OVERHEAD + d.subject.len() + d.sid.len() + d.reply.len() + queues;
+        if !self.has_room(line_max + body_len + 2, max_pending) {
+            self.close(CloseReason::SlowConsumerPendingBytes);
+            return Appended::SlowConsumer;
+        }
+        let kind = self.kind;
+        self.inline_with(|b| {
+            kind.encode_delivery(b, d.subject, d.sid, d.reply, d.queues, d.hdr_len, body_len)
+        });
+        let with_crlf = d.body.start..d.body.end + 2;
+        match d.frame.get(with_crlf.clone()) {
+            Some(body) if body.len() <= INLINE_MAX => self.push_inline(body),
+            Some(_) => self.push_shared(d.frame.slice(with_crlf)),
+            // A frame without the body's CRLF is the caller's bug; queue the
+            // body and a CRLF rather than a torn frame.
+            None => {
+                self.push_shared(d.frame.slice(d.body.clone()));
+                self.push_inline(b"\r\n");
+            }
+        }
+        self.out_msgs += 1;
+        self.out_bytes += body_len as u64;
+        Appended::Queued {
+            wake: self.mark(batch),
+            stall: self.wants_stall(max_pending),
+        }
+    }
+
+    /// Appends bytes the server itself sends in batch order (PONG, +OK, -ERR,
+    /// a no-responders status), written by `encode`. Returns whether the writer
+    /// needs registering for the batch's wake-up; false when closing.
+    pub fn append_raw(&mut self, batch: u64, encode: impl FnOnce(&mut Vec<u8>)) -> bool {
+        if self.closing.is_some() {
+            return false;
+        }
+        self.inline_with(encode);
+        self.mark(batch)
+    }
+
     /// Bytes queued, for `/connz` `pending_bytes` and the slow-consumer bound.
     pub fn pending(&self) -> usize {
         self.pending
@@ -118,17 +248,17 @@ impl OutState {
     }
 
     /// Room for `len` more bytes under `max_pending`?
-    pub fn has_room(&self, len: usize, max_pending: usize) -> bool {
+    fn has_room(&self, len: usize, max_pending: usize) -> bool {
         self.pending + len <= max_pending
     }
 
     /// Appends bytes to the inline buffer, extending the last inline chunk.
-    pub fn push_inline(&mut self, bytes: &[u8]) {
+    fn push_inline(&mut self, bytes: &[u8]) {
         self.inline_with(|buf| buf.extend_from_slice(bytes));
     }
 
     /// Lets an encoder append to the inline buffer directly (no temporary).
-    pub fn inline_with(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
+    fn inline_with(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
         let start = self.inline.len();
         encode(&mut self.inline);
         let end = self.inline.len();
@@ -140,7 +270,7 @@ impl OutState {
     }
 
     /// Queues a shared chunk (a payload) after what is already queued.
-    pub fn push_shared(&mut self, chunk: Bytes) {
+    fn push_shared(&mut self, chunk: Bytes) {
         self.pending += chunk.len();
         self.chunks.push(Chunk::Shared(chunk));
     }
@@ -163,34 +293,38 @@ impl OutState {
     }
 }
 
-/// The shared outbound of one client: queue plus the writer's wake-up.
+/// The shared outbound of one connection: queue plus the wake-ups around it.
 pub struct Outbound {
     state: Mutex<OutState>,
     /// Wakes the writer: once per read batch that queued something.
     pub wake: Notify,
-    /// Wakes publishers stalled on this client's backlog after each write.
+    /// Wakes publishers stalled on this connection's backlog after each write.
     pub drained: Notify,
-}
-
-impl Default for Outbound {
-    fn default() -> Self {
-        Self::new()
-    }
+    /// Wakes the connection's reader once the connection is closing, whoever
+    /// closed it (a publisher's slow-consumer cut, the writer, shutdown).
+    pub closed: Notify,
 }
 
 impl Outbound {
-    pub fn new() -> Self {
+    pub fn new(kind: Kind) -> Self {
         Outbound {
-            state: Mutex::new(OutState::default()),
+            state: Mutex::new(OutState::new(kind)),
             wake: Notify::new(),
             drained: Notify::new(),
+            closed: Notify::new(),
         }
     }
 
-    /// Locks the queue. A poisoned lock (a panic elsewhere) still yields the data:
-    /// the queue holds only bytes, which stay consistent.
+    /// Locks the queue (poisoning is ignored: see `crate::sync`).
     pub fn lock(&self) -> MutexGuard<'_, OutState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock()
+    }
+
+    /// After closing under the lock: wakes the writer (to flush or discard and
+    /// shut the socket) and the reader (to stop reading and clean up).
+    pub fn notify_closed(&self) {
+        self.wake.notify_one();
+        self.closed.notify_one();
     }
 
     /// Queues raw bytes (INFO, PONG, -ERR) and wakes the writer now.
@@ -205,19 +339,21 @@ impl Outbound {
         self.wake.notify_one();
     }
 
-    /// Queues a last `-ERR` (if any), then closes after flushing.
-    pub fn close_with(&self, reason: CloseReason, err: Option<&str>) {
+    /// Queues a last `-ERR` (if any), then closes after flushing (unless the
+    /// reason discards). The first reason wins; returns whether this one did.
+    pub fn close_with(&self, reason: CloseReason, err: Option<&str>) -> bool {
         {
             let mut st = self.lock();
             if st.closing.is_some() {
-                return;
+                return false;
             }
             if let Some(text) = err {
                 st.inline_with(|b| crate::protocol::encode::err_line(b, text));
             }
             st.close(reason);
         }
-        self.wake.notify_one();
+        self.notify_closed();
+        true
     }
 }
 
@@ -296,7 +432,7 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
     mut sock: W,
     write_deadline: Duration,
 ) -> CloseReason {
-    let mut local = OutState::default();
+    let mut local = OutState::new(Kind::Client);
     let mut trim = Trim::default();
     loop {
         let handing_back_big = Trim::is_big(&local);
@@ -344,17 +480,23 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
         trim.after_write(&mut local, inline_len, chunk_count);
         match result {
             Ok(Ok(())) => {}
-            Ok(Err(_)) => {
-                out.lock().close(CloseReason::WriteError);
-                return CloseReason::WriteError;
-            }
-            Err(_) => {
-                out.lock().close(CloseReason::SlowConsumerWriteDeadline);
-                return CloseReason::SlowConsumerWriteDeadline;
-            }
+            Ok(Err(_)) => return writer_failed(out, CloseReason::WriteError),
+            Err(_) => return writer_failed(out, CloseReason::SlowConsumerWriteDeadline),
         }
         out.lock().pending_sub(written);
         out.drained.notify_waiters();
+    }
+}
+
+/// The writer gave up: the connection closes at once (queue discarded, reader
+/// woken). Returns the reason the connection ends with (an earlier one wins).
+fn writer_failed(out: &Outbound, reason: CloseReason) -> CloseReason {
+    let won = out.lock().close(reason);
+    out.notify_closed();
+    if won {
+        reason
+    } else {
+        out.lock().close_reason().unwrap_or(reason)
     }
 }
 
@@ -412,7 +554,7 @@ mod tests {
     #[test]
     fn burst_buffers_survive_a_lagging_stream_then_shrink_after_small_writes() {
         let mut trim = Trim::default();
-        let mut local = OutState::default();
+        let mut local = OutState::new(Kind::Client);
         for _ in 0..10 {
             burst(&mut local, 1 << 20);
             let len = local.inline.len();
@@ -433,7 +575,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn idle_writer_gives_back_both_buffers() {
-        let out = std::sync::Arc::new(Outbound::new());
+        let out = std::sync::Arc::new(Outbound::new(Kind::Client));
         let (client, server) = tokio::io::duplex(4 << 20);
         let writer = {
             let out = out.clone();

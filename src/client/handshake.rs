@@ -1,0 +1,82 @@
+//! The authentication handshake of a client connection and its re-check on
+//! reload: CONNECT's credentials are checked (bcrypt off the reactor), and a
+//! reload re-checks an authenticated connection so removed users lose access.
+//!
+//! Owns the order "CONNECT, credentials, then the ops behind it" and the
+//! wording of authentication log lines. The rules live in `auth`; it must not
+//! apply any other op.
+
+use super::auth::ConnAuth;
+use super::read::{Close, Reader};
+use crate::conn::CloseReason;
+use crate::protocol::errors::text;
+use crate::protocol::ConnectInfo;
+
+use bytes::BytesMut;
+
+impl Reader {
+    /// Processes the buffer, pausing for credential checks when a CONNECT
+    /// needs them, then goes on with the ops that followed it.
+    pub(super) async fn process_all(&mut self, buf: &mut BytesMut) -> Result<(), Close> {
+        loop {
+            self.process(buf)?;
+            let Some(info) = self.pending_auth.take() else {
+                return Ok(());
+            };
+            let auth = self.srv.authenticator();
+            match ConnAuth::authenticate(auth, info.clone(), self.auth.nonce.clone()).await {
+                Ok(user) => {
+                    self.auth.set_user(&self.me, user);
+                    self.authed = true;
+                    self.finish_connect(info);
+                }
+                Err(e) => {
+                    // nats-server's line names who tried, never why; the
+                    // reason stays at debug level.
+                    tracing::debug!("{} authentication error: {e}", self.me.log());
+                    tracing::error!(
+                        "{} authentication error - {}",
+                        self.me.log(),
+                        auth_user_label(&info)
+                    );
+                    return Err(Close(
+                        CloseReason::AuthenticationViolation,
+                        Some(text::AUTH_VIOLATION),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// A reload happened: new limits apply, and an authenticated connection is
+    /// checked again, so removed users and changed passwords lose access.
+    pub(super) async fn on_reload(&mut self) -> Result<(), Close> {
+        self.refresh_limits();
+        let auth = self.srv.authenticator();
+        if !self.authed || !auth.auth_required() {
+            return Ok(());
+        }
+        match ConnAuth::authenticate(auth, self.connect.clone(), self.auth.nonce.clone()).await {
+            Ok(user) => {
+                self.auth.set_user(&self.me, user);
+                Ok(())
+            }
+            Err(_) => {
+                tracing::info!("{} credentials no longer valid after reload", self.me.log());
+                Err(Close(
+                    CloseReason::AuthenticationViolation,
+                    Some(text::AUTH_VIOLATION),
+                ))
+            }
+        }
+    }
+}
+
+/// Who a connection claims to be, in nats-server's log wording: `Nkey "…"` or
+/// `User "…"` (empty without a name). Never a password or token.
+pub(super) fn auth_user_label(info: &ConnectInfo) -> String {
+    match (&info.nkey, &info.user) {
+        (Some(nkey), _) => format!("Nkey {nkey:?}"),
+        (None, user) => format!("User {:?}", user.as_deref().unwrap_or_default()),
+    }
+}

@@ -1,0 +1,300 @@
+//! The machinery every kind of connection shares: its shared handle (what
+//! publishers on other connections touch), its kind, subscriptions as the
+//! interest graph stores them, the bounded outbound queue and its writer, the
+//! read buffers, and the per-connection log prefix.
+//!
+//! Owns per-connection data that others read. It must not know server-wide
+//! state (registry, limits, INFO: `state`) nor how any kind parses its ops
+//! (`client`, later `leaf`); it imports neither.
+
+mod kind;
+pub mod outbound;
+mod perms;
+pub mod readbuf;
+
+pub use kind::Kind;
+pub use perms::SharedPerms;
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+pub use outbound::{CloseReason, Delivery, Outbound};
+
+use crate::sync::Mutex;
+
+/// What other connections may touch of a client: its outbound queue, the flags
+/// publishers need to deliver to it, and counters for monitoring.
+pub struct ConnShared {
+    /// Client, leaf, …: decides how deliveries are encoded and how logs name it.
+    pub kind: Kind,
+    pub cid: u64,
+    pub addr: SocketAddr,
+    pub start: SystemTime,
+    pub out: Outbound,
+    /// Negotiated in CONNECT; publishers strip headers for clients without them.
+    pub headers: AtomicBool,
+    pub in_msgs: AtomicU64,
+    pub in_bytes: AtomicU64,
+    pub num_subs: AtomicU64,
+    /// CONNECT `name`, `lang`, `version`, set once.
+    pub meta: Mutex<ClientMeta>,
+    /// Unix nanoseconds of the last op read.
+    pub last_activity: AtomicU64,
+    /// Round trip of the last server PING, in nanoseconds (0 = not measured yet).
+    pub rtt_nanos: AtomicU64,
+    /// The user has `allow_responses`: deliveries record reply subjects for it.
+    pub allow_responses: AtomicBool,
+    /// Deliveries must be checked against the user's deny list (see `auth`).
+    pub delivery_filter: AtomicBool,
+    /// Permission state publishers consult when the flags above are set.
+    pub perms: SharedPerms,
+    /// sid → subscription, for `/connz?subs=…` and `/subsz`. Written on SUB/UNSUB
+    /// only; kept after close so closed connections still list theirs.
+    pub subjects: Mutex<HashMap<Bytes, SubEntry>>,
+}
+
+/// A client's monitoring record of one subscription. `sub` is weak: the map
+/// must not keep a subscription alive, nor through it this client (a cycle).
+pub struct SubEntry {
+    pub subject: Bytes,
+    pub queue: Option<Bytes>,
+    pub sub: Weak<Subscription>,
+}
+
+impl SubEntry {
+    pub fn new(sub: &Arc<Subscription>) -> Self {
+        SubEntry {
+            subject: sub.subject.clone(),
+            queue: sub.queue.clone(),
+            sub: Arc::downgrade(sub),
+        }
+    }
+
+    /// (messages delivered, auto-unsubscribe max); zeros once it is gone.
+    pub fn counts(&self) -> (u64, u64) {
+        self.sub.upgrade().map_or((0, 0), |s| {
+            (
+                s.delivered.load(Ordering::Relaxed),
+                s.max.load(Ordering::Relaxed),
+            )
+        })
+    }
+}
+
+/// One subscription in a [`ConnSnapshot`].
+#[derive(Debug, Clone)]
+pub struct SubSnapshot {
+    pub sid: String,
+    pub subject: String,
+    pub queue: Option<String>,
+    pub msgs: u64,
+    pub max: u64,
+}
+
+/// A point-in-time copy of one connection, for monitoring. Taking it locks the
+/// client's outbound queue once, briefly; delivery is never blocked longer.
+#[derive(Debug, Clone)]
+pub struct ConnSnapshot {
+    pub cid: u64,
+    pub ip: String,
+    pub port: u16,
+    pub start: SystemTime,
+    pub last_activity: SystemTime,
+    pub rtt: Duration,
+    pub pending_bytes: usize,
+    pub in_msgs: u64,
+    pub out_msgs: u64,
+    pub in_bytes: u64,
+    pub out_bytes: u64,
+    pub subscriptions: u64,
+    /// Subscriptions by subject then sid, when asked for.
+    pub subs: Vec<SubSnapshot>,
+    pub name: String,
+    pub lang: String,
+    pub version: String,
+    /// Set for closed connections.
+    pub stop: Option<SystemTime>,
+    pub reason: Option<&'static str>,
+}
+
+/// Descriptive fields from CONNECT, for `/connz`.
+#[derive(Debug, Clone, Default)]
+pub struct ClientMeta {
+    /// The authenticated user (never a secret); empty without auth.
+    pub user: String,
+    pub name: String,
+    pub lang: String,
+    pub version: String,
+}
+
+impl ConnShared {
+    pub fn new(kind: Kind, cid: u64, addr: SocketAddr) -> Self {
+        ConnShared {
+            kind,
+            cid,
+            addr,
+            start: SystemTime::now(),
+            out: Outbound::new(kind),
+            headers: AtomicBool::new(false),
+            in_msgs: AtomicU64::new(0),
+            in_bytes: AtomicU64::new(0),
+            num_subs: AtomicU64::new(0),
+            meta: Mutex::new(ClientMeta::default()),
+            last_activity: AtomicU64::new(crate::time::unix_nanos()),
+            rtt_nanos: AtomicU64::new(0),
+            allow_responses: AtomicBool::new(false),
+            delivery_filter: AtomicBool::new(false),
+            perms: SharedPerms::default(),
+            subjects: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Copies what monitoring shows of this connection.
+    pub fn snapshot(&self, with_subs: bool) -> ConnSnapshot {
+        let (pending_bytes, (out_msgs, out_bytes), reason) = {
+            let st = self.out.lock();
+            (st.pending(), st.out_counts(), st.close_reason())
+        };
+        let meta = self.meta.lock().clone();
+        let subs = if with_subs {
+            let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            let map = self.subjects.lock();
+            let mut list: Vec<SubSnapshot> = map
+                .iter()
+                .map(|(sid, e)| {
+                    let (msgs, max) = e.counts();
+                    SubSnapshot {
+                        sid: lossy(sid),
+                        subject: lossy(&e.subject),
+                        queue: e.queue.as_deref().map(lossy),
+                        msgs,
+                        max,
+                    }
+                })
+                .collect();
+            list.sort_by(|a, b| (&a.subject, &a.sid).cmp(&(&b.subject, &b.sid)));
+            list
+        } else {
+            Vec::new()
+        };
+        ConnSnapshot {
+            cid: self.cid,
+            ip: self.addr.ip().to_string(),
+            port: self.addr.port(),
+            start: self.start,
+            last_activity: UNIX_EPOCH
+                + Duration::from_nanos(self.last_activity.load(Ordering::Relaxed)),
+            rtt: Duration::from_nanos(self.rtt_nanos.load(Ordering::Relaxed)),
+            pending_bytes,
+            in_msgs: self.in_msgs.load(Ordering::Relaxed),
+            out_msgs,
+            in_bytes: self.in_bytes.load(Ordering::Relaxed),
+            out_bytes,
+            subscriptions: self.num_subs.load(Ordering::Relaxed),
+            subs,
+            name: meta.name,
+            lang: meta.lang,
+            version: meta.version,
+            stop: None,
+            reason: reason.map(|r| r.as_str()),
+        }
+    }
+
+    /// Closes this connection from outside its reader (slow consumer, shutdown):
+    /// the writer flushes (unless the reason discards) and the reader wakes.
+    pub fn close(&self, reason: CloseReason, err: Option<&str>) {
+        self.out.close_with(reason, err);
+    }
+
+    /// The prefix of every log line about this connection, as nats-server
+    /// writes it: `127.0.0.1:5432 - cid:7 -` (`lid:` for a leaf).
+    pub fn log(&self) -> LogPrefix {
+        LogPrefix {
+            addr: self.addr,
+            kind: self.kind,
+            id: self.cid,
+        }
+    }
+
+    pub fn wants_headers(&self) -> bool {
+        self.headers.load(Ordering::Relaxed)
+    }
+}
+
+/// `addr - cid:N -`: formatted only when a line is actually written.
+#[derive(Debug, Clone, Copy)]
+pub struct LogPrefix {
+    addr: SocketAddr,
+    kind: Kind,
+    id: u64,
+}
+
+impl std::fmt::Display for LogPrefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} - {}:{} -", self.addr, self.kind.id_label(), self.id)
+    }
+}
+
+/// One SUB: what the interest graph holds and what delivery needs.
+pub struct Subscription {
+    pub client: Arc<ConnShared>,
+    pub subject: Bytes,
+    pub queue: Option<Bytes>,
+    pub sid: Bytes,
+    /// `UNSUB <sid> <max>`: deliveries allowed in total; 0 = unlimited.
+    pub max: AtomicU64,
+    /// Every delivery since SUB, as nats-server counts them: a later
+    /// `UNSUB <sid> <max>` counts what was already delivered against `max`, and
+    /// `/connz?subs=detail` and `/subsz?subs=1` report it as `msgs`.
+    pub delivered: AtomicU64,
+}
+
+impl Subscription {
+    /// Counts one delivery against an auto-unsubscribe limit. Returns `None` if the
+    /// limit is already used up, else whether this delivery is the last one.
+    /// Called with the subscriber's outbound lock held, which serialises every
+    /// delivery to this subscription: without a limit a plain load and store
+    /// count it, no atomic read-modify-write on the hot path.
+    pub fn take_delivery(&self) -> Option<bool> {
+        let max = self.max.load(Ordering::Relaxed);
+        if max == 0 {
+            let n = self.delivered.load(Ordering::Relaxed);
+            self.delivered.store(n + 1, Ordering::Relaxed);
+            return Some(false);
+        }
+        let n = self.delivered.fetch_add(1, Ordering::Relaxed) + 1;
+        if n > max {
+            None
+        } else {
+            Some(n == max)
+        }
+    }
+
+    /// An auto-unsubscribed subscription whose limit is reached.
+    pub fn is_expired(&self) -> bool {
+        let max = self.max.load(Ordering::Relaxed);
+        max != 0 && self.delivered.load(Ordering::Relaxed) >= max
+    }
+}
+
+/// The handle the interest graph stores: pointer identity, cheap to clone.
+#[derive(Clone)]
+pub struct SubRef(pub Arc<Subscription>);
+
+impl PartialEq for SubRef {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+impl Eq for SubRef {}
+impl Hash for SubRef {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (Arc::as_ptr(&self.0) as usize).hash(state)
+    }
+}
