@@ -1,6 +1,7 @@
 //! Proves the PUB → MSG path allocates nothing per message after warm-up, with a
 //! counting global allocator around the whole process (server and test client).
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -430,3 +430,6 @@ impl<T: Clone + Eq + std::hash::Hash + Send + Sync + 'static> Sublist<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,7 +3,7 @@
 //! correction, and bad input (unreachable, refused, closed mid-run) that must
 //! end in a clear error and a non-zero exit, never a panic or a hang.
 
-#[path = "../../../tests/common/server.rs"]
+#[path = "../../../tests/it/common/server.rs"]
 mod server;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -1,12 +1,10 @@
 //! Real TLS handshakes over loopback against `natrium::tls`, with a CA, server
 //! and client certificates generated inside the test (rcgen).
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::certs::{leaf, new_ca, Ca, Dir};
+use crate::common::certs::{leaf, new_ca, Ca, Dir};
 use natrium::options::TlsConfig;
 use natrium::tls::{self, TlsError};
 use rcgen::{ExtendedKeyUsagePurpose, KeyPair};

@@ -1,8 +1,7 @@
 //! Reload and lame duck mode, driven through the server's control handle and
 //! observed by real clients.
 
-mod common;
-
+use crate::common;
 use std::time::Duration;
 
 use futures::StreamExt;

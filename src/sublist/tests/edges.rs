@@ -1,8 +1,8 @@
 //! Unit tests of the matching engine's wildcard edge cases, queue grouping,
 //! invalid input, literal matching and statistics.
 
-use natrium::subject::SubjectError;
-use natrium::sublist::{MatchResult, Sublist, SublistError};
+use crate::subject::SubjectError;
+use crate::sublist::{MatchResult, Sublist, SublistError};
 
 fn plain(r: &MatchResult<u32>) -> Vec<u32> {
     let mut v = r.plain.clone();

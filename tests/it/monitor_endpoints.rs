@@ -3,13 +3,10 @@
 //! are decoded into structs that mirror nats-server's field lists and types.
 //! `/connz` has its own file (monitor_connz.rs).
 
-mod common;
-mod monitor_util;
-
 use std::collections::HashMap;
 
-use common::TestServer;
-use monitor_util::{assert_rfc3339, assert_uptime, eventually, Monitor};
+use crate::common::TestServer;
+use crate::monitor_util::{assert_rfc3339, assert_uptime, eventually, Monitor};
 use serde::Deserialize;
 
 /// nats-server `Varz` fields natrium reports (Go types: int→i64, time→string).

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-use natrium::sublist::{Invalidation, Sublist, SublistConfig};
+use crate::sublist::{Invalidation, Sublist, SublistConfig};
 
 const THREADS: u32 = 4;
 const ROUNDS: u32 = 300;

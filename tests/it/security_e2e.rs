@@ -3,12 +3,10 @@
 //! ordering and limits, and a flood of failed logins beside a healthy client.
 //! TLS lives in `security_tls.rs`.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::common::{Raw, TestServer};
 use async_nats::{ConnectOptions, Event, ServerError};
-use common::{Raw, TestServer};
 use futures::StreamExt;
 use natrium::options::{Options, Permissions, UserConfig};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};

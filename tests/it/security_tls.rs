@@ -2,14 +2,13 @@
 //! client certificates generated inside the test (rcgen), mutual TLS, and a
 //! plaintext client refused.
 
-mod common;
-
+use crate::common;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::common::certs::{leaf, new_ca, Ca, Dir};
+use crate::common::{Raw, TestServer};
 use async_nats::ConnectOptions;
-use common::certs::{leaf, new_ca, Ca, Dir};
-use common::{Raw, TestServer};
 use futures::StreamExt;
 use natrium::options::TlsConfig;
 use rcgen::ExtendedKeyUsagePurpose;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use natrium::sublist::{Invalidation, MatchResult, Sublist, SublistConfig, SublistError};
+use crate::sublist::{Invalidation, MatchResult, Sublist, SublistConfig, SublistError};
 use proptest::prelude::*;
 
 /// Reference: every subscription in a list, each tested token by token.
@@ -58,7 +58,7 @@ impl Reference {
                 None => out.plain.push(*id),
                 Some(name) => match out.queues.iter_mut().find(|g| g.name == name.as_bytes()) {
                     Some(g) => g.members.push(*id),
-                    None => out.queues.push(natrium::sublist::QueueGroup {
+                    None => out.queues.push(crate::sublist::QueueGroup {
                         name: bytes::Bytes::copy_from_slice(name.as_bytes()),
                         members: vec![*id],
                     }),

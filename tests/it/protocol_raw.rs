@@ -3,9 +3,7 @@
 //! close the connection) and PROTOCOL.md. Every bad-client case also checks that
 //! a healthy subscriber on the same subject keeps being served and sees nothing.
 
-mod common;
-
-use common::{Raw, TestServer};
+use crate::common::{Raw, TestServer};
 
 const NO_VERBOSE: &str = r#"{"verbose":false}"#;
 const HEADERS: &str = r#"{"verbose":false,"headers":true}"#;

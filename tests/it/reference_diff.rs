@@ -5,8 +5,7 @@
 //! found. Skipped (with a note) when `nats-server` is not installed; `.ci/run`
 //! installs it.
 
-mod common;
-
+use crate::common;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};

@@ -1,7 +1,6 @@
 //! Real-client tests: the official Rust client `async-nats` against natrium.
 
-mod common;
-
+use crate::common;
 use std::collections::HashSet;
 use std::time::Duration;
 

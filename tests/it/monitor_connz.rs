@@ -2,11 +2,8 @@
 //! paging, every sort order, `subs=1`, `cid=`, and closed connections with
 //! their stop time and close reason.
 
-mod common;
-mod monitor_util;
-
-use common::{Raw, TestServer};
-use monitor_util::{assert_rfc3339, assert_uptime, eventually, Monitor};
+use crate::common::{Raw, TestServer};
+use crate::monitor_util::{assert_rfc3339, assert_uptime, eventually, Monitor};
 use serde::Deserialize;
 
 /// nats-server `Connz`.
