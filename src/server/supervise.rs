@@ -31,6 +31,9 @@ where
             }
             Err(e) if e.is_panic() => {
                 let what = panic_text(e.into_panic());
+                state
+                    .connection_panics
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::error!("{} connection task panicked: {what}", conn.log());
                 after_panic(&state, &conn);
             }
@@ -128,6 +131,12 @@ mod tests {
         let closed = state.closed_connections();
         assert_eq!(closed.len(), 1);
         assert_eq!(closed[0].reason, Some("Internal Error"));
+        assert_eq!(
+            state
+                .connection_panics
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
 
         // The other connection did not notice.
         healthy

@@ -69,6 +69,9 @@ pub struct ServerState {
     next_cid: AtomicU64,
     batch_ids: CachePadded<AtomicU64>,
     pub slow_consumers: CachePadded<AtomicU64>,
+    /// Connection tasks that panicked (a bug; peer input must never cause
+    /// one). The supervisor cleans up after each; tests and fuzzers assert 0.
+    pub connection_panics: AtomicU64,
     pub total_connections: AtomicU64,
     pub closed_totals: Totals,
     pub start: SystemTime,
@@ -124,6 +127,7 @@ impl ServerState {
             next_cid: AtomicU64::new(1),
             batch_ids: CachePadded::new(AtomicU64::new(1)),
             slow_consumers: CachePadded::new(AtomicU64::new(0)),
+            connection_panics: AtomicU64::new(0),
             total_connections: AtomicU64::new(0),
             closed_totals: Totals::default(),
             start: SystemTime::now(),

@@ -20,3 +20,4 @@ mod reference_diff;
 mod security_e2e;
 mod security_tls;
 mod tls_handshake;
+mod wire_fuzz;
