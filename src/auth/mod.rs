@@ -12,6 +12,9 @@
 //! (that is `client` and `server`, which call into this module), and must never
 //! log or put into an error a secret (password, token, signature).
 
+// Peer and file bytes reach this code: no unchecked indexing or unwrap (tests may).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
+
 mod authenticator;
 mod permissions;
 mod rules;

@@ -12,6 +12,9 @@
 //!                                              (Options, warnings) / ConfigError
 //! ```
 
+// Peer and file bytes reach this code: no unchecked indexing or unwrap (tests may).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
+
 mod apply;
 mod duration;
 pub mod lexer;

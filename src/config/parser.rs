@@ -342,8 +342,8 @@ impl Parser {
             Err(_) => Ok(Value::String(raw)),
             Ok(()) => {
                 let map = sub.scopes.pop().unwrap_or_default();
-                match map.entries.len() {
-                    1 => Ok(map.entries[0].node.value.clone()),
+                match map.entries.as_slice() {
+                    [one] => Ok(one.node.value.clone()),
                     _ => Ok(Value::String(raw)),
                 }
             }

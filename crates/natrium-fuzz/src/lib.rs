@@ -15,8 +15,11 @@ pub use sublist::sublist;
 
 use std::path::Path;
 
+/// A target body: panics on a finding.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, as `scripts/fuzz.sh` and the replay test know them.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("parser", parser),
     ("config", config),
     ("connect", connect),
@@ -51,20 +54,30 @@ pub fn connect(data: &[u8]) {
 
 /// Subject validation and matching against a naive model.
 pub fn subject(data: &[u8]) {
-    use natrium::subject::{
-        subject_matches, validate_publish, validate_queue, validate_subscribe,
-    };
+    use natrium::subject::{subject_matches, validate_publish, validate_queue, validate_subscribe};
     // The first 0x00 byte, if any, separates a pattern from a subject.
     let (pattern, subject) = match data.iter().position(|&b| b == 0) {
         Some(i) => (&data[..i], &data[i + 1..]),
         None => (data, data),
     };
     let sub_ok = model_valid(pattern, false);
-    assert_eq!(validate_subscribe(pattern).is_ok(), sub_ok, "subscribe {pattern:?}");
+    assert_eq!(
+        validate_subscribe(pattern).is_ok(),
+        sub_ok,
+        "subscribe {pattern:?}"
+    );
     let pub_ok = model_valid(subject, true);
-    assert_eq!(validate_publish(subject).is_ok(), pub_ok, "publish {subject:?}");
+    assert_eq!(
+        validate_publish(subject).is_ok(),
+        pub_ok,
+        "publish {subject:?}"
+    );
     let queue_ok = !pattern.is_empty() && !pattern.iter().any(|&b| is_space(b));
-    assert_eq!(validate_queue(pattern).is_ok(), queue_ok, "queue {pattern:?}");
+    assert_eq!(
+        validate_queue(pattern).is_ok(),
+        queue_ok,
+        "queue {pattern:?}"
+    );
     if sub_ok && pub_ok {
         assert_eq!(
             subject_matches(pattern, subject),

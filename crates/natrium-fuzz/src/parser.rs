@@ -44,8 +44,15 @@ fn said(op: Op, max_payload: usize) -> Said {
         Op::Pub { frame, args } => {
             let end = args.payload_start + args.payload_len;
             let payload = cut(&frame, &(args.payload_start..end));
-            assert_eq!(cut(&frame, &(end..end + 2)), b"\r\n", "payload not ended by CRLF");
-            assert!(args.payload_len <= max_payload, "payload over max_payload accepted");
+            assert_eq!(
+                cut(&frame, &(end..end + 2)),
+                b"\r\n",
+                "payload not ended by CRLF"
+            );
+            assert!(
+                args.payload_len <= max_payload,
+                "payload over max_payload accepted"
+            );
             if let Some(h) = args.header_len {
                 assert!(h <= args.payload_len, "header longer than payload");
             }

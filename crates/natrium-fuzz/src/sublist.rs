@@ -19,7 +19,10 @@ fn norm(r: &MatchResult<u32>) -> Norm {
     for g in &r.queues {
         let mut m = g.members.clone();
         m.sort_unstable();
-        assert!(q.insert(g.name.to_vec(), m).is_none(), "queue group listed twice");
+        assert!(
+            q.insert(g.name.to_vec(), m).is_none(),
+            "queue group listed twice"
+        );
     }
     (plain, q)
 }
@@ -100,7 +103,11 @@ pub fn sublist(data: &[u8]) {
                 let want = model(&subs, &s);
                 for e in &engines {
                     assert_eq!(norm(&e.match_subject(s.as_bytes())), want, "match {s}");
-                    assert_eq!(norm(&e.match_subject(s.as_bytes())), want, "cached match {s}");
+                    assert_eq!(
+                        norm(&e.match_subject(s.as_bytes())),
+                        want,
+                        "cached match {s}"
+                    );
                 }
             }
         }

@@ -5,6 +5,9 @@
 //! server state: everything here is a pure function of bytes in and bytes out, so
 //! it can be tested by feeding input one byte at a time.
 
+// Peer and file bytes reach this code: no unchecked indexing or unwrap (tests may).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
+
 pub mod connect;
 pub mod encode;
 pub mod errors;

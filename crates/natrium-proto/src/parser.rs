@@ -120,12 +120,12 @@ impl Parser {
                     if buf.len() < *need {
                         // As the reference: a wrong byte where the CR belongs is an
                         // error at once, not after more bytes arrive.
-                        if buf.len() > end && buf[end] != b'\r' {
+                        if buf.len() > end && buf.get(end) != Some(&b'\r') {
                             return Err(ProtocolError::BadPayloadEnd);
                         }
                         return Ok(None);
                     }
-                    if buf[end] != b'\r' || buf[end + 1] != b'\n' {
+                    if buf.get(end..end + 2) != Some(b"\r\n".as_slice()) {
                         return Err(ProtocolError::BadPayloadEnd);
                     }
                     let frame = buf.split_to(*need).freeze();
@@ -135,7 +135,8 @@ impl Parser {
                 }
                 State::Line { scanned } => {
                     let scanned = *scanned;
-                    let nl = match memchr::memchr(b'\n', &buf[scanned..]) {
+                    let unscanned = buf.get(scanned..).unwrap_or_default();
+                    let nl = match memchr::memchr(b'\n', unscanned) {
                         Some(i) => scanned + i,
                         None => {
                             self.check_partial_line(buf)?;
@@ -143,13 +144,14 @@ impl Parser {
                             return Ok(None);
                         }
                     };
-                    let line_end = if nl > 0 && buf[nl - 1] == b'\r' {
+                    let line_end = if nl > 0 && buf.get(nl - 1) == Some(&b'\r') {
                         nl - 1
                     } else {
                         nl
                     };
                     self.state = State::Line { scanned: 0 };
-                    match self.parse_line(&buf[..line_end], nl + 1)? {
+                    let line = buf.get(..line_end).unwrap_or_default();
+                    match self.parse_line(line, nl + 1)? {
                         Parsed::Done(kind) => {
                             let frame = buf.split_to(nl + 1).freeze();
                             return Ok(Some(kind.into_op(frame)));
@@ -172,10 +174,13 @@ impl Parser {
     /// refused at once (as the reference does). Only errors that the complete
     /// line would also get: the outcome never depends on how reads split.
     fn check_partial_line(&self, buf: &[u8]) -> Result<(), ProtocolError> {
-        let head = &buf[..buf.len().min(MAX_OP_LEN + 1)];
+        let head = buf.get(..MAX_OP_LEN + 1).unwrap_or(buf);
         let op_end = head.iter().position(|b| is_blank_byte(*b));
         let known = match op_end {
-            Some(e) => lenient_op(&head[..e]).is_some() || op_name(&head[..e]).is_some(),
+            Some(e) => {
+                let name = head.get(..e).unwrap_or_default();
+                lenient_op(name).is_some() || op_name(name).is_some()
+            }
             // Longer than any op name plus a CR: only PING/PONG/+OK lines.
             None if buf.len() > head.len() => lenient_op(head).is_some(),
             None => {
@@ -195,7 +200,7 @@ impl Parser {
             return Err(ProtocolError::ControlLineTooLong(self.max_control_line));
         }
         if let Some(e) = op_end {
-            if lenient_op(&head[..e]).is_none() {
+            if lenient_op(head.get(..e).unwrap_or_default()).is_none() {
                 let arg_start = skip_blanks(buf, e);
                 if min_len.saturating_sub(arg_start) > self.max_control_line {
                     return Err(ProtocolError::ControlLineTooLong(self.max_control_line));
@@ -222,7 +227,7 @@ impl Parser {
             .iter()
             .position(|b| is_blank_byte(*b))
             .unwrap_or(line.len());
-        let Some(name) = op_name(&line[..op_end]) else {
+        let Some(name) = op_name(line.get(..op_end).unwrap_or_default()) else {
             return Err(ProtocolError::UnknownOp);
         };
         // The reference limits the arguments (from the first non-blank after the
@@ -250,29 +255,36 @@ impl Parser {
                 self.pub_args(line, given, name == OpName::Hpub, line_len)
                     .map(Parsed::NeedPayload)
             }
-            OpName::Sub => match split_args(line, op_end, &mut args) {
-                2 => Ok(Parsed::Done(Kind::Sub(
-                    args[0].clone(),
-                    None,
-                    args[1].clone(),
-                ))),
-                3 => Ok(Parsed::Done(Kind::Sub(
-                    args[0].clone(),
-                    Some(args[1].clone()),
-                    args[2].clone(),
-                ))),
-                _ => Err(ProtocolError::BadArgs { op: "SUB" }),
-            },
-            OpName::Unsub => match split_args(line, op_end, &mut args) {
-                1 => Ok(Parsed::Done(Kind::Unsub(args[0].clone(), None))),
-                // The reference reads a bad max (`x`, `-1`) as -1, which
-                // unsubscribes at once: the same as no max.
-                2 => {
-                    let max = parse_size(&line[args[1].clone()]).map(|m| m as u64);
-                    Ok(Parsed::Done(Kind::Unsub(args[0].clone(), max)))
+            OpName::Sub => {
+                let n = split_args(line, op_end, &mut args);
+                match args.get(..n) {
+                    Some([subject, sid]) => {
+                        Ok(Parsed::Done(Kind::Sub(subject.clone(), None, sid.clone())))
+                    }
+                    Some([subject, queue, sid]) => Ok(Parsed::Done(Kind::Sub(
+                        subject.clone(),
+                        Some(queue.clone()),
+                        sid.clone(),
+                    ))),
+                    _ => Err(ProtocolError::BadArgs { op: "SUB" }),
                 }
-                _ => Err(ProtocolError::BadArgs { op: "UNSUB" }),
-            },
+            }
+            OpName::Unsub => {
+                let n = split_args(line, op_end, &mut args);
+                match args.get(..n) {
+                    Some([sid]) => Ok(Parsed::Done(Kind::Unsub(sid.clone(), None))),
+                    // The reference reads a bad max (`x`, `-1`) as -1, which
+                    // unsubscribes at once: the same as no max.
+                    Some([sid, max]) => {
+                        let max = line.get(max.clone()).and_then(parse_size);
+                        Ok(Parsed::Done(Kind::Unsub(
+                            sid.clone(),
+                            max.map(|m| m as u64),
+                        )))
+                    }
+                    _ => Err(ProtocolError::BadArgs { op: "UNSUB" }),
+                }
+            }
             OpName::Connect => {
                 let start = skip_blanks(line, op_end);
                 Ok(Parsed::Done(Kind::Connect(start..line.len())))
@@ -292,20 +304,24 @@ impl Parser {
     ) -> Result<PubArgs, ProtocolError> {
         let op = if headers { "HPUB" } else { "PUB" };
         let bad = ProtocolError::BadArgs { op };
-        let sizes = if headers { 2 } else { 1 };
-        if args.len() < 1 + sizes || args.len() > 2 + sizes {
-            return Err(bad);
-        }
-        let reply = (args.len() == 2 + sizes).then(|| args[1].clone());
-        let total = parse_size(&line[args[args.len() - 1].clone()]).ok_or(bad.clone())?;
-        let header_len = if headers {
-            let h = parse_size(&line[args[args.len() - 2].clone()]).ok_or(bad.clone())?;
-            if h > total {
-                return Err(bad);
+        let size = |r: &Range<usize>| line.get(r.clone()).and_then(parse_size);
+        let (subject, reply, hdr, total) = match (headers, args) {
+            (false, [s, t]) => (s, None, None, t),
+            (false, [s, r, t]) => (s, Some(r), None, t),
+            (true, [s, h, t]) => (s, None, Some(h), t),
+            (true, [s, r, h, t]) => (s, Some(r), Some(h), t),
+            _ => return Err(bad),
+        };
+        let total = size(total).ok_or(bad.clone())?;
+        let header_len = match hdr {
+            Some(h) => {
+                let h = size(h).ok_or(bad.clone())?;
+                if h > total {
+                    return Err(bad);
+                }
+                Some(h)
             }
-            Some(h)
-        } else {
-            None
+            None => None,
         };
         if total > self.max_payload {
             return Err(ProtocolError::PayloadTooLarge {
@@ -314,8 +330,8 @@ impl Parser {
             });
         }
         Ok(PubArgs {
-            subject: args[0].clone(),
-            reply,
+            subject: subject.clone(),
+            reply: reply.cloned(),
             header_len,
             payload_start: line_len,
             payload_len: total,
@@ -392,9 +408,10 @@ fn op_name(op: &[u8]) -> Option<OpName> {
 /// True if `tok` is the start of an op name (or of PING/PONG/+OK).
 fn could_be_op(tok: &[u8]) -> bool {
     let names = OP_NAMES.iter().map(|(n, _)| *n);
-    names
-        .chain([&b"PING"[..], b"PONG", b"+OK"])
-        .any(|n| tok.len() <= n.len() && n[..tok.len()].eq_ignore_ascii_case(tok))
+    names.chain([&b"PING"[..], b"PONG", b"+OK"]).any(|n| {
+        n.get(..tok.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(tok))
+    })
 }
 
 enum Lenient {
@@ -406,7 +423,10 @@ enum Lenient {
 /// Ops the reference recognises by their name alone, ignoring the rest of the
 /// line (`PINGX`, `PING foo`, `+OKAY` are accepted).
 fn lenient_op(line: &[u8]) -> Option<Lenient> {
-    let starts = |p: &[u8]| line.len() >= p.len() && line[..p.len()].eq_ignore_ascii_case(p);
+    let starts = |p: &[u8]| {
+        line.get(..p.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(p))
+    };
     if starts(b"PING") {
         Some(Lenient::Ping)
     } else if starts(b"PONG") {
@@ -422,11 +442,9 @@ pub(crate) fn is_blank_byte(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
-pub(crate) fn skip_blanks(line: &[u8], mut i: usize) -> usize {
-    while i < line.len() && is_blank_byte(line[i]) {
-        i += 1;
-    }
-    i
+pub(crate) fn skip_blanks(line: &[u8], i: usize) -> usize {
+    let rest = line.get(i..).unwrap_or_default();
+    i + rest.iter().take_while(|b| is_blank_byte(**b)).count()
 }
 
 /// Splits the arguments after the op on runs of spaces/tabs into `out`.
@@ -445,13 +463,12 @@ pub(crate) fn split_args<const N: usize>(
             return n;
         }
         let start = i;
-        while i < line.len() && !is_blank_byte(line[i]) {
-            i += 1;
-        }
-        if n == N {
+        let rest = line.get(i..).unwrap_or_default();
+        i += rest.iter().take_while(|b| !is_blank_byte(**b)).count();
+        let Some(slot) = out.get_mut(n) else {
             return N + 1;
-        }
-        out[n] = start..i;
+        };
+        *slot = start..i;
         n += 1;
     }
 }

@@ -120,20 +120,23 @@ impl ServerParser {
                     if buf.len() < end + 2 {
                         return Ok(None);
                     }
-                    if &buf[end..end + 2] != b"\r\n" {
+                    if buf.get(end..end + 2) != Some(b"\r\n".as_slice()) {
                         return Err(ServerOpError::BadPayloadEnd);
                     }
                     let head = head.clone();
                     self.state = State::Line { scanned: 0 };
-                    let body = &buf[head.payload_start..end];
+                    let body = at(buf, head.payload_start..end)?;
                     let (headers, payload) = match head.hdr_len {
-                        Some(h) => (Some(&body[..h]), &body[h..]),
+                        Some(h) => match body.split_at_checked(h) {
+                            Some((hdr, payload)) => (Some(hdr), payload),
+                            None => return Err(ServerOpError::BadPayloadEnd),
+                        },
                         None => (None, body),
                     };
                     let msg = MsgView {
-                        subject: &buf[head.subject],
-                        sid: &buf[head.sid],
-                        reply: head.reply.map(|r| &buf[r]),
+                        subject: at(buf, head.subject)?,
+                        sid: at(buf, head.sid)?,
+                        reply: head.reply.map(|r| at(buf, r)).transpose()?,
                         headers,
                         payload,
                     };
@@ -141,7 +144,8 @@ impl ServerParser {
                 }
                 State::Line { scanned } => {
                     let scanned = *scanned;
-                    let Some(nl) = memchr::memchr(b'\n', &buf[scanned.min(buf.len())..]) else {
+                    let Some(nl) = memchr::memchr(b'\n', buf.get(scanned..).unwrap_or_default())
+                    else {
                         if buf.len() > self.max_control_line {
                             return Err(ServerOpError::LineTooLong(self.max_control_line));
                         }
@@ -149,7 +153,7 @@ impl ServerParser {
                         return Ok(None);
                     };
                     let nl = scanned + nl;
-                    let line_end = if nl > 0 && buf[nl - 1] == b'\r' {
+                    let line_end = if nl > 0 && buf.get(nl - 1) == Some(&b'\r') {
                         nl - 1
                     } else {
                         nl
@@ -171,9 +175,10 @@ impl ServerParser {
         end: usize,
         next: usize,
     ) -> Result<Option<ServerOp<'a>>, ServerOpError> {
-        let line = &buf[..end];
+        let line = at(buf, 0..end)?;
         let name_end = line.iter().position(|b| is_blank(*b)).unwrap_or(line.len());
-        let name = &line[..name_end];
+        let name = line.get(..name_end).unwrap_or_default();
+        let args = line.get(skip_blanks(line, name_end)..).unwrap_or_default();
         let rest = skip_blanks(line, name_end);
         let upper = |s: &[u8]| -> [u8; 5] {
             let mut u = [0u8; 5];
@@ -191,13 +196,14 @@ impl ServerParser {
             b"PING\0" => Ok(Some(ServerOp::Ping)),
             b"PONG\0" => Ok(Some(ServerOp::Pong)),
             b"+OK\0\0" => Ok(Some(ServerOp::Ok)),
-            b"INFO\0" => Ok(Some(ServerOp::Info(&line[rest..]))),
+            b"INFO\0" => Ok(Some(ServerOp::Info(args))),
             b"-ERR\0" => {
-                let mut text = trim_end(&line[rest..]);
-                if text.len() >= 2 && text[0] == b'\'' && text[text.len() - 1] == b'\'' {
-                    text = &text[1..text.len() - 1];
-                }
-                Ok(Some(ServerOp::Err(text)))
+                let text = trim_end(args);
+                let unquoted = text
+                    .strip_prefix(b"'")
+                    .and_then(|t| t.strip_suffix(b"'"))
+                    .unwrap_or(text);
+                Ok(Some(ServerOp::Err(unquoted)))
             }
             _ => Err(unknown(line)),
         }
@@ -217,26 +223,30 @@ impl ServerParser {
         };
         let mut args: [Range<usize>; 5] = Default::default();
         let n = split_args(line, from, &mut args);
-        let sizes = if has_headers { 2 } else { 1 };
-        if n < 2 + sizes || n > 3 + sizes {
-            return Err(bad());
-        }
-        let reply = (n == 3 + sizes).then(|| args[2].clone());
-        let total_len = parse_size(&line[args[n - 1].clone()]).ok_or_else(bad)?;
-        let hdr_len = if has_headers {
-            let h = parse_size(&line[args[n - 2].clone()]).ok_or_else(bad)?;
-            if h > total_len {
-                return Err(bad());
+        let (subject, sid, reply, hdr, total) = match (has_headers, args.get(..n)) {
+            (false, Some([s, i, t])) => (s, i, None, None, t),
+            (false, Some([s, i, r, t])) => (s, i, Some(r), None, t),
+            (true, Some([s, i, h, t])) => (s, i, None, Some(h), t),
+            (true, Some([s, i, r, h, t])) => (s, i, Some(r), Some(h), t),
+            _ => return Err(bad()),
+        };
+        let size = |r: &Range<usize>| line.get(r.clone()).and_then(parse_size);
+        let total_len = size(total).ok_or_else(bad)?;
+        let hdr_len = match hdr {
+            Some(h) => {
+                let h = size(h).ok_or_else(bad)?;
+                if h > total_len {
+                    return Err(bad());
+                }
+                Some(h)
             }
-            Some(h)
-        } else {
-            None
+            None => None,
         };
         self.state = State::Payload {
             head: Head {
-                subject: args[0].clone(),
-                sid: args[1].clone(),
-                reply,
+                subject: subject.clone(),
+                sid: sid.clone(),
+                reply: reply.cloned(),
                 hdr_len,
                 payload_start: next,
                 total_len,
@@ -247,16 +257,18 @@ impl ServerParser {
 }
 
 fn unknown(line: &[u8]) -> ServerOpError {
-    let shown = &line[..line.len().min(64)];
+    let shown = line.get(..64).unwrap_or(line);
     ServerOpError::UnknownOp(String::from_utf8_lossy(shown).into_owned())
 }
 
 fn trim_end(s: &[u8]) -> &[u8] {
-    let mut e = s.len();
-    while e > 0 && is_blank(s[e - 1]) {
-        e -= 1;
-    }
-    &s[..e]
+    let blanks = s.iter().rev().take_while(|b| is_blank(**b)).count();
+    s.get(..s.len() - blanks).unwrap_or_default()
+}
+
+/// `buf[r]`, or an error if a stored range does not fit (it always should).
+fn at(buf: &[u8], r: Range<usize>) -> Result<&[u8], ServerOpError> {
+    buf.get(r).ok_or(ServerOpError::BadPayloadEnd)
 }
 
 #[cfg(test)]
