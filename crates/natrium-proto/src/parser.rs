@@ -442,9 +442,11 @@ pub(crate) fn is_blank_byte(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
-pub(crate) fn skip_blanks(line: &[u8], i: usize) -> usize {
-    let rest = line.get(i..).unwrap_or_default();
-    i + rest.iter().take_while(|b| is_blank_byte(**b)).count()
+pub(crate) fn skip_blanks(line: &[u8], mut i: usize) -> usize {
+    while line.get(i).is_some_and(|b| is_blank_byte(*b)) {
+        i += 1;
+    }
+    i
 }
 
 /// Splits the arguments after the op on runs of spaces/tabs into `out`.
@@ -463,8 +465,9 @@ pub(crate) fn split_args<const N: usize>(
             return n;
         }
         let start = i;
-        let rest = line.get(i..).unwrap_or_default();
-        i += rest.iter().take_while(|b| !is_blank_byte(**b)).count();
+        while line.get(i).is_some_and(|b| !is_blank_byte(*b)) {
+            i += 1;
+        }
         let Some(slot) = out.get_mut(n) else {
             return N + 1;
         };
