@@ -192,6 +192,7 @@ fn main() -> anyhow::Result<()> {
     if let Some(cmd) = &cli.signal {
         return send_signal(cmd, cli.pid.as_deref());
     }
+    natrium::server::raise_fd_limit();
     let (opts, warnings) = match build_options(&cli) {
         Ok(v) => v,
         Err(e) => {

@@ -157,6 +157,7 @@ impl Server {
 
     async fn run_inner<M: Monitor>(mut self, monitor: Option<M>) {
         self.log_startup();
+        super::os::spawn_memory_return(self.state.clone());
         if let (Some(http), Some(monitor)) = (self.http.take(), monitor) {
             if let Ok(a) = http.local_addr() {
                 tracing::info!("Starting http monitor on {a}");

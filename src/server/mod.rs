@@ -7,7 +7,9 @@
 //! `monitor`: the binary passes the monitor in (`Server::run_with_monitor`).
 
 mod lifecycle;
+mod os;
 mod supervise;
 
 pub use crate::state::{ServerError, ServerState, VERSION};
 pub use lifecycle::{Control, ControlHandle, Server};
+pub use os::{fd_limit, raise_fd_limit};

@@ -252,16 +252,16 @@ fn wait_for_log(path: &std::path::Path, needle: &str) -> String {
 
 /// A natrium process on a free port with config file `conf_text` and a log
 /// file, both in a fresh temp directory (removed on drop), once it is ready.
-struct ConfiguredServer {
+pub(crate) struct ConfiguredServer {
     child: Child,
     dir: std::path::PathBuf,
     conf: std::path::PathBuf,
     log: std::path::PathBuf,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl ConfiguredServer {
-    fn start(name: &str, conf_text: &str) -> Self {
+    pub(crate) fn start(name: &str, conf_text: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("natrium-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let conf = dir.join("n.conf");
@@ -290,7 +290,7 @@ impl ConfiguredServer {
         }
     }
 
-    fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }

@@ -19,5 +19,6 @@ mod protocol_raw;
 mod reference_diff;
 mod security_e2e;
 mod security_tls;
+mod slow_consumer;
 mod tls_handshake;
 mod wire_fuzz;

@@ -39,6 +39,15 @@ impl Raw {
         }
     }
 
+    /// Wraps an already connected socket (storm tests connect first, read later).
+    pub fn from_stream(sock: TcpStream, timeout: Duration) -> Raw {
+        sock.set_read_timeout(Some(timeout)).expect("timeout");
+        Raw {
+            sock,
+            buf: Vec::new(),
+        }
+    }
+
     pub fn send(&mut self, bytes: &[u8]) {
         self.sock.write_all(bytes).expect("write");
     }
