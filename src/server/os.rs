@@ -39,7 +39,7 @@ pub fn fd_limit() -> Option<u64> {
     };
     // SAFETY: as above.
     let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0;
-    ok.then_some(lim.rlim_cur as u64)
+    ok.then_some(lim.rlim_cur)
 }
 
 /// Connections that must have closed since the last trim before the next one:
