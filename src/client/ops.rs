@@ -82,8 +82,12 @@ impl Reader {
                 queue,
                 sid,
             } => {
-                let queue = queue.map(|q| frame.slice(q));
-                self.on_sub(frame.slice(subject), queue, frame.slice(sid));
+                // The subscription keeps its own copy of the line: a slice of the
+                // frame would pin the whole read buffer (up to 64 KiB) for as long
+                // as the subscription lives, and keep it from being reused.
+                let line = Bytes::copy_from_slice(&frame);
+                let queue = queue.map(|q| line.slice(q));
+                self.on_sub(line.slice(subject), queue, line.slice(sid));
                 Ok(())
             }
             Op::Unsub { frame, sid, max } => {

@@ -10,8 +10,9 @@ use std::collections::VecDeque;
 
 use bytes::BytesMut;
 
-/// An idle connection's first buffer: small, so idle clients cost little.
-const INITIAL: usize = 4 * 1024;
+/// An idle connection's first buffer: small, so idle clients cost little
+/// (nats-server starts at 512 B too); a read that fills it switches to `LARGE`.
+const INITIAL: usize = 512;
 /// A busy publisher's buffer size.
 const LARGE: usize = 64 * 1024;
 /// Retired buffers kept for reuse.
