@@ -136,6 +136,20 @@ def main():
     for t in churn:
         t.start()
     pub = Conn(port)
+
+    def answer_pings():
+        # The server pings every connection (ping_interval); one that never
+        # answers is closed as stale, so the publisher reads too.
+        try:
+            while not STOP.is_set():
+                if pub.line() == b"PING":
+                    pub.s.sendall(b"PONG\r\n")
+        except (EOFError, OSError):
+            if not STOP.is_set():
+                errors.append(b"publisher disconnected")
+
+    pub.s.settimeout(None)
+    threading.Thread(target=answer_pings, daemon=True).start()
     sent = {s: 0 for s in subjects}
     start = time.time()
     end = start + a.minutes * 60

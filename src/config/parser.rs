@@ -111,7 +111,15 @@ pub enum ParseError {
     },
     #[error("{pos}: include cycle: {} is already being included", path.display())]
     IncludeCycle { pos: Pos, path: PathBuf },
+    #[error("{pos}: maps and arrays nested more than {max} deep")]
+    TooDeep { pos: Pos, max: usize },
 }
+
+/// Deepest nesting of maps and arrays accepted. Real configs nest a handful
+/// of levels; the bound keeps a hostile or corrupt file (`[[[[…`) from
+/// exhausting the stack of the recursive parser, which would abort the
+/// server on a reload.
+pub const MAX_NESTING: usize = 64;
 
 /// Parses config text whose includes resolve against `base_dir`.
 /// `file` names the text in positions (None for inline text).
@@ -127,6 +135,7 @@ pub fn parse(text: &str, file: Option<&Path>, base_dir: &Path) -> Result<Map, Pa
         base_dir: base_dir.to_path_buf(),
         including,
         env_resolving: HashSet::new(),
+        depth: 0,
     };
     p.body(None)?;
     Ok(p.scopes.pop().unwrap_or_default())
@@ -150,6 +159,8 @@ struct Parser {
     including: Vec<PathBuf>,
     /// Environment variables being expanded, to stop `A=$A` recursing.
     env_resolving: HashSet<String>,
+    /// Maps and arrays open around the current value.
+    depth: usize,
 }
 
 impl Parser {
@@ -230,27 +241,44 @@ impl Parser {
 
     fn value(&mut self, t: Token, key: &str) -> Result<Node, ParseError> {
         let pos = t.pos;
-        let value = match t.tok {
+        let nested = matches!(t.tok, Tok::LBrace | Tok::LBracket);
+        if nested {
+            if self.depth >= MAX_NESTING {
+                return Err(ParseError::TooDeep {
+                    pos,
+                    max: MAX_NESTING,
+                });
+            }
+            self.depth += 1;
+        }
+        let value = self.value_of(t.tok, &pos, key);
+        if nested {
+            self.depth -= 1;
+        }
+        Ok(Node { value: value?, pos })
+    }
+
+    fn value_of(&mut self, tok: Tok, pos: &Pos, key: &str) -> Result<Value, ParseError> {
+        Ok(match tok {
             Tok::LBrace => {
                 self.scopes.push(Map::default());
-                let r = self.body(Some(&pos));
+                let r = self.body(Some(pos));
                 let map = self.scopes.pop().unwrap_or_default();
                 r?;
                 Value::Map(map)
             }
-            Tok::LBracket => self.array(&pos)?,
+            Tok::LBracket => self.array(pos)?,
             Tok::Quoted(s) => Value::String(s),
-            Tok::Word(w) => classify(&w, &pos)?,
-            Tok::Variable(name) => self.variable(&name, &pos)?,
+            Tok::Word(w) => classify(&w, pos)?,
+            Tok::Variable(name) => self.variable(&name, pos)?,
             other => {
                 return Err(ParseError::Expected {
-                    pos,
+                    pos: pos.clone(),
                     expected: format!("a value for \"{key}\""),
                     found: other.describe(),
                 })
             }
-        };
-        Ok(Node { value, pos })
+        })
     }
 
     fn array(&mut self, open: &Pos) -> Result<Value, ParseError> {
@@ -324,6 +352,7 @@ impl Parser {
             base_dir: self.base_dir.clone(),
             including: self.including.clone(),
             env_resolving: std::mem::take(&mut self.env_resolving),
+            depth: self.depth,
         };
         let parsed = sub.body(None);
         self.env_resolving = std::mem::take(&mut sub.env_resolving);

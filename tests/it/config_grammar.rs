@@ -190,6 +190,25 @@ fn error_unclosed_array() {
     );
 }
 
+/// Found by the config fuzzer: `[[[[…` thousands deep overflowed the stack
+/// of the recursive parser (an abort, also on a reload). 64 levels parse;
+/// one more is an error at the opening bracket.
+#[test]
+fn error_nesting_too_deep() {
+    let ok = format!("a = {}1{}", "[".repeat(63), "]".repeat(63));
+    assert!(parse_value(&ok, Path::new(".")).is_ok());
+    let mixed = format!("a = {}", "{b = [".repeat(40));
+    assert_eq!(
+        err(&mixed),
+        "1:197: maps and arrays nested more than 64 deep"
+    );
+    let deep = "[".repeat(100_000);
+    assert_eq!(
+        err(&format!("a = {deep}")),
+        "1:69: maps and arrays nested more than 64 deep"
+    );
+}
+
 #[test]
 fn error_missing_value() {
     assert_eq!(
