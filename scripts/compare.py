@@ -10,7 +10,7 @@ both servers and against a sink that drops everything, with each tool's own CPU
 time per message), reports each server's
 CPU time per message handled (utime+stime from /proc/PID/stat over in_msgs +
 out_msgs from its /varz), and rewrites the section "## Side-by-side: natrium-bench" of
-docs/PERFORMANCE.md plus docs/perf-latency.svg.
+docs/perf-log/DATE-natrium-bench.md plus docs/perf-latency.svg.
 
 Usage: scripts/compare.py [--rounds 3] [--secs 2] [--no-doc]
 Default runtime: about 5 minutes on 2 cores.
@@ -20,7 +20,9 @@ import argparse, json, os, resource, shutil, subprocess, sys, time, urllib.reque
 from benchcommon import cpu_seconds, free_port, wait_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DOC = os.path.join(ROOT, "docs", "PERFORMANCE.md")
+# Each run is one dated file in docs/perf-log/ (docs/PERFORMANCE.md keeps only
+# the current summary table, copied from the newest run by hand).
+DOC = os.path.join(ROOT, "docs", "perf-log", time.strftime("%Y-%m-%d-natrium-bench.md"))
 PLOT = os.path.join(ROOT, "docs", "perf-latency.svg")
 HEADING = "## Side-by-side: natrium-bench"
 
@@ -130,7 +132,7 @@ def median(v):
 
 
 def rewrite_doc(section):
-    text = open(DOC).read() if os.path.exists(DOC) else "# natrium performance\n"
+    text = open(DOC).read() if os.path.exists(DOC) else "# natrium-bench side by side\n"
     start = text.find(HEADING)
     if start < 0:
         text = text.rstrip("\n") + "\n\n" + section
@@ -216,7 +218,7 @@ def main():
             "request's intended send time); `(uncorr.)` is from the actual send time. At 500",
             "requests/s the servers' CPU per message is mostly the cost of waking up for each",
             "message (epoll, scheduler, the VM's interrupt exits), not of handling it.",
-            "![request/reply latency by percentile](perf-latency.svg)", "",
+            "![request/reply latency by percentile](../perf-latency.svg)", "",
             "**Is the load generator the bottleneck?** pub-only 16 B, 5,000,000 messages, same CPUs,",
             f"the two tools alternating, medians of {a.rounds}. \"tool CPU ns/msg\" is the tool's own",
             "utime+stime per message published: how much of CPU 1 it needs for that rate.", "",

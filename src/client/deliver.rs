@@ -49,6 +49,9 @@ pub struct Fanout {
     /// generation is unchanged: a publisher repeating a subject skips the
     /// shared cache entirely (one compare and one atomic load).
     last: LastMatch,
+    /// Set by the reader while it publishes a sampled message: when it was
+    /// parsed (each subscriber queue taking it is marked; `conn::sample`).
+    pub sample: Option<std::time::Instant>,
 }
 
 #[derive(Default)]
@@ -66,6 +69,7 @@ impl Fanout {
             last: LastMatch::default(),
             batch: 0,
             rng: XorShift64::new(seed),
+            sample: None,
         }
     }
 
@@ -188,6 +192,9 @@ impl Fanout {
         }
         match st.append_delivery(&delivery, self.batch, srv.max_pending()) {
             Appended::Queued { wake, stall } => {
+                if let Some(t) = self.sample {
+                    st.mark_sample(t);
+                }
                 drop(st);
                 if wake {
                     self.wake.push(client.clone());

@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::conn::sample::SAMPLE_EVERY;
+
 use super::deliver::Message;
 use super::handshake::auth_user_label;
 use super::read::{Close, Reader};
@@ -165,9 +167,16 @@ impl Reader {
         if kind.empty_token {
             return;
         }
+        // One publish in SAMPLE_EVERY feeds the dashboard: its subject, and
+        // the time until each subscriber's socket write of it completes.
+        if self.in_msgs % SAMPLE_EVERY == 0 {
+            self.fanout.sample = Some(std::time::Instant::now());
+            self.srv.top_subjects.record(subject);
+        }
         let delivered = self
             .fanout
             .publish(&self.srv, &self.me, self.connect.echo, msg);
+        self.fanout.sample = None;
         if delivered == 0 && self.connect.no_responders && !msg.reply().is_empty() {
             self.fanout.no_responders(&self.srv, &self.me, msg);
         }

@@ -11,6 +11,7 @@ mod kind;
 pub mod outbound;
 mod perms;
 pub mod readbuf;
+pub mod sample;
 
 pub use kind::Kind;
 pub use perms::SharedPerms;

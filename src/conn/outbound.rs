@@ -9,12 +9,13 @@
 
 use std::io::IoSlice;
 use std::ops::Range;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 
+use super::sample::DELIVERY_LATENCY;
 use super::Kind;
 use crate::sync::{Mutex, MutexGuard};
 
@@ -149,6 +150,9 @@ pub struct OutState {
     flush_mark: u64,
     out_msgs: u64,
     out_bytes: u64,
+    /// When the earliest sampled message now queued was parsed (see
+    /// `conn::sample`); the writer records its latency once it is written.
+    sampled_at: Option<Instant>,
 }
 
 impl OutState {
@@ -162,7 +166,14 @@ impl OutState {
             flush_mark: 0,
             out_msgs: 0,
             out_bytes: 0,
+            sampled_at: None,
         }
+    }
+
+    /// A sampled message was just queued: its publish→written latency is
+    /// measured from `parsed` (the earliest such message per write wins).
+    pub fn mark_sample(&mut self, parsed: Instant) {
+        self.sampled_at.get_or_insert(parsed);
     }
 
     /// Messages and payload bytes queued for this connection so far.
@@ -440,6 +451,7 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
             let mut st = out.lock();
             std::mem::swap(&mut st.inline, &mut local.inline);
             std::mem::swap(&mut st.chunks, &mut local.chunks);
+            local.sampled_at = st.sampled_at.take();
             st.closing
         };
         trim.shared_big = handing_back_big;
@@ -478,6 +490,9 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
         local.chunks.clear();
         local.inline.clear();
         trim.after_write(&mut local, inline_len, chunk_count);
+        if let (Some(t), Ok(Ok(()))) = (local.sampled_at.take(), &result) {
+            DELIVERY_LATENCY.record_since(t);
+        }
         match result {
             Ok(Ok(())) => {}
             Ok(Err(_)) => return writer_failed(out, CloseReason::WriteError),

@@ -72,6 +72,8 @@ pub struct ServerState {
     /// Connection tasks that panicked (a bug; peer input must never cause
     /// one). The supervisor cleans up after each; tests and fuzzers assert 0.
     pub connection_panics: AtomicU64,
+    /// Busiest subjects among sampled publishes (the dashboard's list).
+    pub top_subjects: crate::conn::sample::TopSubjects,
     pub total_connections: AtomicU64,
     pub closed_totals: Totals,
     pub start: SystemTime,
@@ -128,6 +130,7 @@ impl ServerState {
             batch_ids: CachePadded::new(AtomicU64::new(1)),
             slow_consumers: CachePadded::new(AtomicU64::new(0)),
             connection_panics: AtomicU64::new(0),
+            top_subjects: Default::default(),
             total_connections: AtomicU64::new(0),
             closed_totals: Totals::default(),
             start: SystemTime::now(),
