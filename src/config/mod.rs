@@ -14,6 +14,7 @@
 
 mod apply;
 mod duration;
+mod leaf;
 pub mod lexer;
 pub mod parser;
 

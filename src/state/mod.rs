@@ -17,6 +17,10 @@ use crossbeam_utils::CachePadded;
 
 use tokio::sync::watch;
 
+mod leafs;
+
+pub use leafs::{InterestKey, LeafLink, LeafLinks};
+
 use crate::auth::Authenticator;
 use crate::conn::{CloseReason, ConnShared, ConnSnapshot, SubRef};
 use crate::options::Options;
@@ -87,6 +91,8 @@ pub struct ServerState {
     port: AtomicU64,
     /// The last `MAX_CLOSED` closed connections, oldest first, for `/connz`.
     closed: Mutex<VecDeque<ConnSnapshot>>,
+    /// Leaf links up now and the interest each has been told about.
+    pub leafs: LeafLinks,
 }
 
 /// Closed connections kept for `/connz?state=closed`, as nats-server.
@@ -133,6 +139,7 @@ impl ServerState {
             config_loaded: AtomicU64::new(unix_nanos()),
             port: AtomicU64::new(port as u64),
             closed: Mutex::new(VecDeque::new()),
+            leafs: LeafLinks::default(),
         };
         state.rebuild_info(port);
         Ok(state)
@@ -283,6 +290,26 @@ impl ServerState {
             _ => "MaxPending of",
         };
         tracing::info!("{} Slow Consumer Detected: {why} exceeded", conn.log());
+    }
+
+    /// All interest a new leaf link must be told about: every live client's
+    /// subscriptions and what the other links told us (not `link`'s own).
+    pub fn interest_for_link(&self, link: &Arc<ConnShared>) -> Vec<InterestKey> {
+        let mut keys = Vec::new();
+        for c in self.clients() {
+            let subs = c.subjects.lock();
+            keys.extend(
+                subs.values()
+                    .filter(|e| e.sub.upgrade().is_some_and(|s| !s.is_expired()))
+                    .map(|e| (e.subject.clone(), e.queue.clone())),
+            );
+        }
+        for l in self.leafs.list() {
+            if !Arc::ptr_eq(&l.conn, link) {
+                keys.extend(l.remote_keys());
+            }
+        }
+        keys
     }
 
     /// Live connections, for monitoring and shutdown.

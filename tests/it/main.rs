@@ -12,6 +12,7 @@ mod cli;
 mod client_async_nats;
 mod config_grammar;
 mod config_options;
+mod leaf_nodes;
 mod lifecycle;
 mod monitor_connz;
 mod monitor_endpoints;
