@@ -127,3 +127,64 @@ fn invalid_url(n: &Node, u: &str) -> ConfigError {
         reason: format!("{u:?} is not a leaf node url (nats-leaf://host:port)"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use crate::config::parse_str;
+
+    #[test]
+    fn leafnodes_block_maps_onto_options() {
+        let text = r#"
+            leafnodes {
+                listen: "127.0.0.1:7500"
+                authorization { user: a, password: b, timeout: 3 }
+                reconnect: "2s"
+                remotes = [
+                    { url: "nats-leaf://h1:7422", user: u, password: p }
+                    { urls: ["nats-leaf://h2", "h3:1"], token: t }
+                ]
+            }
+        "#;
+        let (o, _) = parse_str(text, Path::new(".")).expect("parses");
+        let lo = o.leafnodes.expect("leafnodes");
+        assert_eq!((lo.host.as_str(), lo.port), ("127.0.0.1", Some(7500)));
+        assert_eq!(lo.username.as_deref(), Some("a"));
+        assert_eq!(lo.auth_timeout, Duration::from_secs(3));
+        assert_eq!(lo.reconnect, Duration::from_secs(2));
+        assert_eq!(lo.remotes.len(), 2);
+        assert_eq!(lo.remotes[0].user.as_deref(), Some("u"));
+        assert_eq!(lo.remotes[1].urls, ["nats-leaf://h2", "h3:1"]);
+        assert_eq!(lo.remotes[1].token.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn a_remote_needs_a_usable_url() {
+        let bad = [
+            "leafnodes { remotes = [ { user: x } ] }",
+            "leafnodes { remotes = [ { url: \"ws://h:1\" } ] }",
+            "leafnodes { remotes = [ { url: \"nats-leaf://h:notaport\" } ] }",
+        ];
+        for text in bad {
+            assert!(parse_str(text, Path::new(".")).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn leaf_urls_parse_as_nats_server() {
+        let u = crate::options::parse_leaf_url("nats-leaf://me:pw@10.0.0.1:7000").expect("url");
+        assert_eq!(
+            (
+                u.host.as_str(),
+                u.port,
+                u.user.as_deref(),
+                u.password.as_deref()
+            ),
+            ("10.0.0.1", 7000, Some("me"), Some("pw"))
+        );
+        let u = crate::options::parse_leaf_url("nats-leaf://[::1]").expect("v6");
+        assert_eq!((u.host.as_str(), u.port), ("::1", 7422));
+    }
+}
