@@ -225,6 +225,12 @@ impl Fanout {
             Some(h) => (None, args.payload_start + h),
             None => (None, args.payload_start),
         };
+        if client.kind == Kind::Leaf {
+            let max = client.peer_max_payload.load(Ordering::Relaxed);
+            if max != 0 && args.payload_len > max {
+                return false;
+            }
+        }
         let reply = msg.reply();
         let delivery = Delivery {
             subject: msg.subject(),

@@ -49,6 +49,8 @@ pub struct PeerInfo {
     pub server_name: String,
     #[serde(default)]
     pub headers: bool,
+    #[serde(default)]
+    pub max_payload: usize,
 }
 
 /// What we use of a leaf's CONNECT.

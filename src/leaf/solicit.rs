@@ -118,6 +118,8 @@ async fn attempt(
     let conn = Arc::new(ConnShared::new(Kind::Leaf, srv.next_cid(), addr));
     conn.headers
         .store(info.headers, std::sync::atomic::Ordering::Relaxed);
+    conn.peer_max_payload
+        .store(info.max_payload, std::sync::atomic::Ordering::Relaxed);
     {
         let mut meta = conn.meta.lock();
         meta.name = info.server_name.clone();

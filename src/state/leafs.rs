@@ -29,6 +29,28 @@ pub struct LeafLinks {
     up: AtomicUsize,
     /// Links that came up (solicited or accepted), for `/varz` and metrics.
     pub connects: AtomicU64,
+    /// Traffic of links that have closed (live ones are summed on demand).
+    closed: [AtomicU64; 4],
+}
+
+/// Leaf traffic over the server's life, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LeafTraffic {
+    pub connects: u64,
+    pub in_msgs: u64,
+    pub in_bytes: u64,
+    pub out_msgs: u64,
+    pub out_bytes: u64,
+}
+
+fn conn_traffic(c: &ConnShared) -> [u64; 4] {
+    let (out_msgs, out_bytes) = c.out.lock().out_counts();
+    [
+        c.in_msgs.load(Ordering::Relaxed),
+        c.in_bytes.load(Ordering::Relaxed),
+        out_msgs,
+        out_bytes,
+    ]
 }
 
 /// One leaf link's shared record: its connection and both directions of interest.
@@ -133,9 +155,35 @@ impl LeafLinks {
     }
 
     pub fn remove(&self, conn: &Arc<ConnShared>) {
-        let mut links = self.links.lock();
-        links.retain(|l| !Arc::ptr_eq(&l.conn, conn));
-        self.up.store(links.len(), Ordering::Relaxed);
+        {
+            let mut links = self.links.lock();
+            links.retain(|l| !Arc::ptr_eq(&l.conn, conn));
+            self.up.store(links.len(), Ordering::Relaxed);
+        }
+        for (total, n) in self.closed.iter().zip(conn_traffic(conn)) {
+            total.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Connects and traffic over the server's life: closed links plus live ones.
+    pub fn traffic(&self) -> LeafTraffic {
+        let mut t = [0u64; 4];
+        for (slot, total) in t.iter_mut().zip(&self.closed) {
+            *slot = total.load(Ordering::Relaxed);
+        }
+        for l in self.list() {
+            for (slot, n) in t.iter_mut().zip(conn_traffic(&l.conn)) {
+                *slot += n;
+            }
+        }
+        let [in_msgs, in_bytes, out_msgs, out_bytes] = t;
+        LeafTraffic {
+            connects: self.connects.load(Ordering::Relaxed),
+            in_msgs,
+            in_bytes,
+            out_msgs,
+            out_bytes,
+        }
     }
 
     pub fn list(&self) -> Vec<Arc<LeafLink>> {

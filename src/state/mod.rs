@@ -19,7 +19,7 @@ use tokio::sync::watch;
 
 mod leafs;
 
-pub use leafs::{InterestKey, LeafLink, LeafLinks};
+pub use leafs::{InterestKey, LeafLink, LeafLinks, LeafTraffic};
 
 use crate::auth::Authenticator;
 use crate::conn::{CloseReason, ConnShared, ConnSnapshot, SubRef};

@@ -518,6 +518,12 @@ async fn natrium_hub_with_natrium_leaf_and_token() {
         assert_eq!(link["name"], leaf_id.as_str());
         assert!(link["out_msgs"].as_u64().unwrap_or(0) >= 10, "{link}");
         assert!(link["subscriptions"].as_u64().unwrap_or(0) >= 2, "{link}");
+        let metrics = mon.get("/metrics").body;
+        assert!(metrics.contains("gnatsd_varz_leafnodes{"), "{metrics}");
+        assert!(
+            metrics.contains("natrium_leaf_connects_total{"),
+            "{metrics}"
+        );
         let leafz: serde_json::Value =
             crate::monitor_util::Monitor::start(leaf_state).json("/leafz");
         assert_eq!(leafz["leafs"][0]["is_spoke"], true);
@@ -705,4 +711,33 @@ async fn two_remotes_to_one_hub_are_a_loop_without_duplicates() {
     l.flush().await.expect("flush");
     assert_eq!(count(&mut ls).await, 50);
     assert_eq!(count(&mut hs).await, 50);
+}
+
+#[tokio::test]
+async fn leaf_honours_the_hubs_max_payload() {
+    let lp = free_port();
+    let Some(hub) = Reference::start(
+        free_port(),
+        &format!("max_payload: 1024\nleafnodes {{\n port: {lp}\n}}"),
+    ) else {
+        eprintln!("nats-server not installed: leaf node test skipped");
+        return;
+    };
+    let leaf = leaf_of(&[format!("nats-leaf://127.0.0.1:{lp}")], |_| {});
+    wait_links(&leaf, 1);
+    let h = connect(&hub.url()).await;
+    let l = connect(&leaf.url()).await;
+    let mut hs = h.subscribe("big.>").await.expect("sub");
+    h.flush().await.expect("flush");
+    until_crossed(&l, &mut hs, "big.probe").await;
+    l.publish("big.one", Bytes::from(vec![b'x'; 4000]))
+        .await
+        .expect("pub");
+    l.publish("big.small", Bytes::from_static(b"ok"))
+        .await
+        .expect("pub");
+    l.flush().await.expect("flush");
+    // The oversized message stays home; the link stays up.
+    assert_eq!(recv(&mut hs).await.subject.as_str(), "big.small");
+    assert_eq!(leaf.state.leafs.count(), 1);
 }
