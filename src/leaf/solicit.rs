@@ -69,11 +69,20 @@ async fn dial_loop(srv: Arc<ServerState>, remote: LeafRemote, delay: Duration) {
             }
             Err(e) => {
                 failures = failures.saturating_add(1);
-                tracing::debug!(
-                    "Error trying to connect as leafnode to remote server {}:{} (attempt {failures}): {e}",
-                    url.host,
-                    url.port
-                );
+                // As nats-server: reported on the first failure, then now and then.
+                if failures == 1 || failures % 60 == 0 {
+                    tracing::error!(
+                        "Error trying to connect as leafnode to remote server {}:{} (attempt {failures}): {e}",
+                        url.host,
+                        url.port
+                    );
+                } else {
+                    tracing::debug!(
+                        "Error trying to connect as leafnode to remote server {}:{} (attempt {failures}): {e}",
+                        url.host,
+                        url.port
+                    );
+                }
                 backoff(delay, failures)
             }
         };

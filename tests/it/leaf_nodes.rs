@@ -229,6 +229,21 @@ async fn leaf_pub_sub_both_ways_wildcards_and_headers() {
     }
     h.flush().await.expect("flush");
     assert_eq!(count(&mut ls).await, 50);
+    // Headers from the hub arrive too (the leaf form of HMSG).
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("X-Hub", "1");
+    h.publish_with_headers("down.h", headers, Bytes::from_static(b"hdr"))
+        .await
+        .expect("hpub");
+    let m = recv(&mut ls).await;
+    assert_eq!(&m.payload[..], b"hdr");
+    assert_eq!(
+        m.headers
+            .as_ref()
+            .and_then(|h| h.get("X-Hub"))
+            .map(|v| v.as_str()),
+        Some("1")
+    );
     // Two overlapping hub subscriptions still get one copy each, not two per link.
     let mut hs2 = h.subscribe("up.>").await.expect("sub");
     h.flush().await.expect("flush");
