@@ -368,3 +368,100 @@ async fn leaf_honours_the_hubs_max_payload() {
     assert_eq!(recv(&mut hs).await.subject.as_str(), "big.small");
     assert_eq!(leaf.state.leafs.count(), 1);
 }
+
+#[tokio::test]
+async fn leaf_of_one_node_reaches_a_three_node_cluster() {
+    let ports: Vec<(u16, u16, u16)> = (0..3)
+        .map(|_| (free_port(), free_port(), free_port()))
+        .collect();
+    let mut nodes = Vec::new();
+    for (i, (port, route, leaf_port)) in ports.iter().enumerate() {
+        let routes: Vec<String> = ports
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, (_, r, _))| format!("\"nats-route://127.0.0.1:{r}\""))
+            .collect();
+        let conf = format!(
+            "cluster {{\n name: hubs\n listen: \"127.0.0.1:{route}\"\n routes: [{}]\n}}\nleafnodes {{\n port: {leaf_port}\n}}",
+            routes.join(", ")
+        );
+        let Some(node) = Reference::start(*port, &conf) else {
+            eprintln!("nats-server not installed: leaf node test skipped");
+            return;
+        };
+        nodes.push(node);
+    }
+    let leaf = leaf_of(&[format!("nats-leaf://127.0.0.1:{}", ports[0].2)], |_| {});
+    wait_links(&leaf, 1);
+    let l = connect(&leaf.url()).await;
+    let mut hubs = Vec::new();
+    for node in &nodes {
+        hubs.push(connect(&node.url()).await);
+    }
+    // natrium → every node, and every node → natrium, each message once.
+    let mut back = l.subscribe("from.>").await.expect("sub");
+    l.flush().await.expect("flush");
+    for (i, h) in hubs.iter().enumerate() {
+        let mut sub = h.subscribe(format!("to.{i}")).await.expect("sub");
+        h.flush().await.expect("flush");
+        until_crossed(&l, &mut sub, &format!("to.{i}")).await;
+        for _ in 0..20 {
+            l.publish(format!("to.{i}"), Bytes::from_static(b"m"))
+                .await
+                .expect("pub");
+        }
+        l.flush().await.expect("flush");
+        assert_eq!(count(&mut sub).await, 20, "node {i}");
+
+        until_crossed(h, &mut back, &format!("from.{i}")).await;
+        for _ in 0..20 {
+            h.publish(format!("from.{i}"), Bytes::from_static(b"m"))
+                .await
+                .expect("pub");
+        }
+        h.flush().await.expect("flush");
+        assert_eq!(count(&mut back).await, 20, "from node {i}");
+    }
+    // A queue group with members on node 2 and on natrium: published on
+    // node 1, each message reaches exactly one member.
+    let mut hq = hubs[2]
+        .queue_subscribe("jobs", "workers".into())
+        .await
+        .expect("qsub");
+    let mut lq = l
+        .queue_subscribe("jobs", "workers".into())
+        .await
+        .expect("qsub");
+    hubs[2].flush().await.expect("flush");
+    l.flush().await.expect("flush");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for _ in 0..100 {
+        hubs[1]
+            .publish("jobs", Bytes::from_static(b"j"))
+            .await
+            .expect("pub");
+    }
+    hubs[1].flush().await.expect("flush");
+    let (a, b) = (count(&mut hq).await, count(&mut lq).await);
+    assert_eq!(a + b, 100, "node 2 got {a}, natrium {b}");
+}
+
+#[tokio::test]
+async fn natrium_restarted_rejoins_the_hub() {
+    let lp = free_port();
+    let Some(hub) = Reference::hub(lp, "") else {
+        return;
+    };
+    let h = connect(&hub.url()).await;
+    let mut hs = h.subscribe("again.>").await.expect("sub");
+    h.flush().await.expect("flush");
+    for round in 0..2 {
+        let leaf = leaf_of(&[format!("nats-leaf://127.0.0.1:{lp}")], |_| {});
+        wait_links(&leaf, 1);
+        let l = connect(&leaf.url()).await;
+        until_crossed(&l, &mut hs, &format!("again.{round}")).await;
+        drop(l);
+        drop(leaf);
+    }
+}
