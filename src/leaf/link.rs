@@ -54,9 +54,12 @@ pub async fn run<R: AsyncRead + Unpin>(
 ) -> LinkEnd {
     let me = rec.conn.clone();
     srv.leafs.add(rec.clone());
-    let mut interest = srv.interest_for_link(&me);
-    interest.push((lds_subject(&srv), None));
-    rec.tell_all(interest);
+    rec.tell_all(|| {
+        let mut interest = srv.interest_for_link(&me);
+        // Identity 0: no subscription lives there; our loop-detection subject.
+        interest.push(((lds_subject(&srv), None), 0));
+        interest
+    });
     let opts = srv.opts();
     let mut link = Link {
         parser: LeafParser::new(opts.max_control_line, opts.max_payload),

@@ -19,7 +19,7 @@ use tokio::sync::watch;
 
 mod leafs;
 
-pub use leafs::{InterestKey, LeafLink, LeafLinks, LeafTraffic};
+pub use leafs::{sub_id, InterestKey, LeafLink, LeafLinks, LeafTraffic, SubId};
 
 use crate::auth::Authenticator;
 use crate::conn::{CloseReason, ConnShared, ConnSnapshot, SubRef};
@@ -292,21 +292,24 @@ impl ServerState {
         tracing::info!("{} Slow Consumer Detected: {why} exceeded", conn.log());
     }
 
-    /// All interest a new leaf link must be told about: every live client's
-    /// subscriptions and what the other links told us (not `link`'s own).
-    pub fn interest_for_link(&self, link: &Arc<ConnShared>) -> Vec<InterestKey> {
+    /// All interest a new leaf link must be told about: every open client's
+    /// live subscriptions and what the other links told us (not `link`'s own).
+    /// A closing client is skipped: its interest is being removed.
+    pub fn interest_for_link(&self, link: &Arc<ConnShared>) -> Vec<(InterestKey, SubId)> {
         let mut keys = Vec::new();
         for c in self.clients() {
+            if c.out.lock().is_closing() {
+                continue;
+            }
             let subs = c.subjects.lock();
-            keys.extend(
-                subs.values()
-                    .filter(|e| e.sub.upgrade().is_some_and(|s| !s.is_expired()))
-                    .map(|e| (e.subject.clone(), e.queue.clone())),
-            );
+            keys.extend(subs.values().filter_map(|e| {
+                let s = e.sub.upgrade().filter(|s| !s.is_expired())?;
+                Some(((e.subject.clone(), e.queue.clone()), sub_id(&s)))
+            }));
         }
         for l in self.leafs.list() {
             if !Arc::ptr_eq(&l.conn, link) {
-                keys.extend(l.remote_keys());
+                keys.extend(l.remote_interest());
             }
         }
         keys
