@@ -11,12 +11,14 @@
 //! 3. `state`: what all connections share (options, matching engine,
 //!    authenticator, registry, counters, INFO);
 //! 4. `client`: the client kind (read loop, op handlers, handshake, fan-out);
+//!    `leaf`: the leaf-node kind (dial, accept, link), on `client`'s fan-out;
 //! 5. `server`: listener, accept, supervision, lifecycle; `monitor`: HTTP.
 
 pub mod auth;
 pub mod client;
 pub mod config;
 pub mod conn;
+pub mod leaf;
 pub mod logging;
 pub mod monitor;
 pub mod options;

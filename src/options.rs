@@ -47,6 +47,103 @@ pub struct TlsConfig {
     pub timeout: Option<Duration>,
 }
 
+/// Default leaf-node port (`leafnodes { port }`), as nats-server.
+pub const DEFAULT_LEAF_PORT: u16 = 7422;
+
+/// One `leafnodes { remotes = [...] }` entry: a hub this server dials as a leaf.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LeafRemote {
+    /// `url`/`urls`, tried in turn (`nats-leaf://host:port`, `nats://…`, `host:port`).
+    pub urls: Vec<String>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub token: Option<String>,
+}
+
+/// A remote's URL taken apart: where to dial and any credentials in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafUrl {
+    pub host: String,
+    pub port: u16,
+    pub user: Option<String>,
+    pub password: Option<String>,
+}
+
+/// Parses `nats-leaf://[user[:pass]@]host[:port]` (also `nats://`, `tls://`,
+/// `ws://` schemes are refused: not supported; a bare `host:port` is taken).
+/// The port defaults to 7422.
+pub fn parse_leaf_url(u: &str) -> Option<LeafUrl> {
+    let rest = match u.split_once("://") {
+        Some(("nats-leaf" | "nats", rest)) => rest,
+        Some(_) => return None,
+        None => u,
+    };
+    let rest = rest.trim_end_matches('/');
+    let (auth, hostport) = match rest.rsplit_once('@') {
+        Some((a, h)) => (Some(a), h),
+        None => (None, rest),
+    };
+    let (user, password) = match auth {
+        Some(a) => match a.split_once(':') {
+            Some((u, p)) => (Some(u.to_string()), Some(p.to_string())),
+            None => (Some(a.to_string()), None),
+        },
+        None => (None, None),
+    };
+    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+        let (h, p) = v6.split_once(']')?;
+        let port = match p.strip_prefix(':') {
+            Some(p) => p.parse().ok()?,
+            None => DEFAULT_LEAF_PORT,
+        };
+        (h.to_string(), port)
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), p.parse().ok()?),
+            None => (hostport.to_string(), DEFAULT_LEAF_PORT),
+        }
+    };
+    if host.is_empty() {
+        return None;
+    }
+    Some(LeafUrl {
+        host,
+        port,
+        user,
+        password,
+    })
+}
+
+/// The `leafnodes { ... }` block: remotes to solicit, and whether to accept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeafOptions {
+    pub host: String,
+    /// Accept leaf connections on this port (`None`: do not listen; 0: any).
+    pub port: Option<u16>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub token: Option<String>,
+    pub auth_timeout: Duration,
+    pub remotes: Vec<LeafRemote>,
+    /// Delay between reconnect attempts (nats-server's `reconnect`, default 1 s).
+    pub reconnect: Duration,
+}
+
+impl Default for LeafOptions {
+    fn default() -> Self {
+        LeafOptions {
+            host: "0.0.0.0".to_string(),
+            port: None,
+            username: None,
+            password: None,
+            token: None,
+            auth_timeout: Duration::from_secs(2),
+            remotes: Vec::new(),
+            reconnect: Duration::from_secs(1),
+        }
+    }
+}
+
 /// Everything the server can be told; cloned into the server at start and on reload.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
@@ -81,6 +178,8 @@ pub struct Options {
     pub users: Vec<UserConfig>,
     pub no_auth_user: Option<String>,
     pub tls: Option<TlsConfig>,
+    /// Leaf nodes: `None` when the block is absent.
+    pub leafnodes: Option<LeafOptions>,
 }
 
 impl Default for Options {
@@ -114,6 +213,7 @@ impl Default for Options {
             users: Vec::new(),
             no_auth_user: None,
             tls: None,
+            leafnodes: None,
         }
     }
 }

@@ -2,16 +2,19 @@
 //!
 //! Owns the per-subscriber delivery rules (echo, auto-unsubscribe, header
 //! stripping, queue-group choice, slow-consumer bound) and the once-per-batch
-//! wake-up of writers. It runs on the publisher's task and must not block or
+//! wake-up of writers, and the leaf-link rules: one `LMSG` per link per
+//! message carrying the queue groups chosen across it, local queue members
+//! preferred, never back to the link a message came from. It runs on the publisher's task and must not block or
 //! `.await`: each subscriber's queue lock is held only to append.
 
+use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
 use crate::conn::outbound::Appended;
-use crate::conn::{ConnShared, Delivery, SubRef};
+use crate::conn::{ConnShared, Delivery, Kind, SubRef};
 use crate::protocol::encode;
 use crate::protocol::PubArgs;
 use crate::rand::XorShift64;
@@ -22,12 +25,22 @@ use crate::sublist::MatchResult;
 pub struct Message<'a> {
     pub frame: &'a Bytes,
     pub args: &'a PubArgs,
+    /// From a leaf link: the queue groups (ranges into `frame`) the sender
+    /// chose us for; only those get it (none: no queue group does).
+    pub queue_filter: Option<&'a [Range<usize>]>,
 }
 
 impl Message<'_> {
     pub fn subject(&self) -> &[u8] {
         &self.frame[self.args.subject.clone()]
     }
+    fn wants_group(&self, name: &[u8]) -> bool {
+        match self.queue_filter {
+            None => true,
+            Some(f) => f.iter().any(|r| self.frame.get(r.clone()) == Some(name)),
+        }
+    }
+
     pub fn reply(&self) -> &[u8] {
         match &self.args.reply {
             Some(r) => &self.frame[r.clone()],
@@ -52,6 +65,8 @@ pub struct Fanout {
     /// Set by the reader while it publishes a sampled message: when it was
     /// parsed (each subscriber queue taking it is marked; `conn::sample`).
     pub sample: Option<std::time::Instant>,
+    /// Leaf links this message goes to, and the queue groups each serves.
+    leaf_targets: Vec<(SubRef, Vec<Bytes>)>,
 }
 
 #[derive(Default)]
@@ -70,6 +85,7 @@ impl Fanout {
             batch: 0,
             rng: XorShift64::new(seed),
             sample: None,
+            leaf_targets: Vec::new(),
         }
     }
 
@@ -127,33 +143,84 @@ impl Fanout {
             }
         };
         let mut delivered = 0;
+        self.leaf_targets.clear();
         for sub in &result.plain {
-            if (echo || !Arc::ptr_eq(&sub.0.client, me)) && self.deliver_one(srv, sub, msg) {
+            let to = &sub.0.client;
+            if Arc::ptr_eq(to, me) && (!echo || me.kind == Kind::Leaf) {
+                continue;
+            }
+            if to.kind == Kind::Leaf {
+                self.add_leaf_target(sub, None);
+            } else if self.deliver_one(srv, sub, msg, &[]) {
                 delivered += 1;
             }
         }
         for group in &result.queues {
             let n = group.members.len();
-            if n == 0 {
+            if n == 0 || !msg.wants_group(&group.name) {
                 continue;
             }
+            // Local members first; a leaf link only when none of them takes it.
             let start = self.rng.below(n);
+            let mut taken = false;
             for i in 0..n {
-                let sub = &group.members[(start + i) % n];
-                if !echo && Arc::ptr_eq(&sub.0.client, me) {
+                let Some(sub) = group.members.get((start + i) % n) else {
+                    continue;
+                };
+                let to = &sub.0.client;
+                if to.kind == Kind::Leaf || (!echo && Arc::ptr_eq(to, me)) {
                     continue;
                 }
-                if self.deliver_one(srv, sub, msg) {
+                if self.deliver_one(srv, sub, msg, &[]) {
                     delivered += 1;
+                    taken = true;
                     break;
                 }
             }
+            if taken {
+                continue;
+            }
+            let link = (0..n)
+                .filter_map(|i| group.members.get((start + i) % n))
+                .find(|s| s.0.client.kind == Kind::Leaf && !Arc::ptr_eq(&s.0.client, me));
+            if let Some(sub) = link {
+                self.add_leaf_target(sub, Some(&group.name));
+            }
         }
+        let mut targets = std::mem::take(&mut self.leaf_targets);
+        for (sub, queues) in targets.drain(..) {
+            let qs: Vec<&[u8]> = queues.iter().map(|q| q.as_ref()).collect();
+            if self.deliver_one(srv, &sub, msg, &qs) {
+                delivered += 1;
+            }
+        }
+        self.leaf_targets = targets;
         delivered
     }
 
+    /// One `LMSG` per link: a second match on the same link adds its queue
+    /// group (if any) to the first instead of sending again.
+    fn add_leaf_target(&mut self, sub: &SubRef, queue: Option<&Bytes>) {
+        let found = self
+            .leaf_targets
+            .iter_mut()
+            .find(|(s, _)| Arc::ptr_eq(&s.0.client, &sub.0.client));
+        match found {
+            Some((_, queues)) => queues.extend(queue.cloned()),
+            None => self
+                .leaf_targets
+                .push((sub.clone(), queue.cloned().into_iter().collect())),
+        }
+    }
+
     /// Appends one MSG/HMSG to `sub`'s client. False if it could not take it.
-    fn deliver_one(&mut self, srv: &ServerState, subref: &SubRef, msg: &Message) -> bool {
+    fn deliver_one(
+        &mut self,
+        srv: &ServerState,
+        subref: &SubRef,
+        msg: &Message,
+        queues: &[&[u8]],
+    ) -> bool {
         let sub = &subref.0;
         let client = &sub.client;
         let args = msg.args;
@@ -162,12 +229,18 @@ impl Fanout {
             Some(h) => (None, args.payload_start + h),
             None => (None, args.payload_start),
         };
+        if client.kind == Kind::Leaf {
+            let max = client.peer_max_payload.load(Ordering::Relaxed);
+            if max != 0 && args.payload_len > max {
+                return false;
+            }
+        }
         let reply = msg.reply();
         let delivery = Delivery {
             subject: msg.subject(),
             sid: &sub.sid,
             reply,
-            queues: &[],
+            queues,
             hdr_len,
             frame: msg.frame,
             body: body_start..args.payload_start + args.payload_len,
@@ -219,6 +292,7 @@ impl Fanout {
         {
             client.num_subs.fetch_sub(1, Ordering::Relaxed);
             client.subjects.lock().remove(&sub.sid);
+            srv.leafs.changed(sub, false);
         }
         true
     }
@@ -283,6 +357,7 @@ mod tests {
             &Message {
                 frame: &frame,
                 args: &args,
+                queue_filter: None,
             },
         );
         fanout.end_batch();

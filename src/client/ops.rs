@@ -74,6 +74,7 @@ impl Reader {
                 let msg = Message {
                     frame: &frame,
                     args: &args,
+                    queue_filter: None,
                 };
                 self.on_pub(&msg);
                 Ok(())
@@ -243,6 +244,7 @@ impl Reader {
                     .subjects
                     .lock()
                     .insert(sid.clone(), SubEntry::new(&sub));
+                self.srv.leafs.changed(&sub, true);
                 self.subs.insert(sid, sub);
                 self.ok();
             }
@@ -275,6 +277,7 @@ impl Reader {
             .is_ok()
         {
             self.me.num_subs.fetch_sub(1, Ordering::Relaxed);
+            self.srv.leafs.changed(sub, false);
         }
     }
 
@@ -284,10 +287,14 @@ impl Reader {
     pub(super) fn drop_subscriptions(&mut self) -> Vec<Arc<Subscription>> {
         let mut dropped = Vec::with_capacity(self.subs.len());
         for (_, sub) in self.subs.drain() {
-            let _ =
-                self.srv
-                    .sublist
-                    .remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()));
+            if self
+                .srv
+                .sublist
+                .remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()))
+                .is_ok()
+            {
+                self.srv.leafs.changed(&sub, false);
+            }
             dropped.push(sub);
         }
         dropped

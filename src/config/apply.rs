@@ -97,6 +97,9 @@ pub fn apply(value: &Value, opts: &mut Options) -> Result<Vec<String>> {
             "authorization" => authorization(e, opts, &mut warnings)?,
             "no_auth_user" => opts.no_auth_user = Some(string(e)?),
             "tls" => opts.tls = Some(tls(e, &mut warnings)?),
+            "leafnodes" | "leaf" => {
+                opts.leafnodes = Some(super::leaf::leafnodes(e, &mut warnings)?)
+            }
             _ if e.used_as_variable => {}
             _ => warnings.push(unknown(e)),
         }
@@ -117,15 +120,15 @@ pub fn apply(value: &Value, opts: &mut Options) -> Result<Vec<String>> {
     Ok(warnings)
 }
 
-fn unknown(e: &Entry) -> String {
+pub(super) fn unknown(e: &Entry) -> String {
     format!("unknown field \"{}\" at {}", e.key, e.key_pos)
 }
 
-fn wrong(e: &Entry, expected: &'static str) -> ConfigError {
+pub(super) fn wrong(e: &Entry, expected: &'static str) -> ConfigError {
     wrong_node(&e.key, &e.node, expected)
 }
 
-fn wrong_node(key: &str, n: &Node, expected: &'static str) -> ConfigError {
+pub(super) fn wrong_node(key: &str, n: &Node, expected: &'static str) -> ConfigError {
     ConfigError::WrongType {
         pos: n.pos.clone(),
         key: key.to_string(),
@@ -134,7 +137,7 @@ fn wrong_node(key: &str, n: &Node, expected: &'static str) -> ConfigError {
     }
 }
 
-fn invalid(e: &Entry, reason: impl Into<String>) -> ConfigError {
+pub(super) fn invalid(e: &Entry, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         pos: e.node.pos.clone(),
         key: e.key.clone(),
@@ -142,21 +145,21 @@ fn invalid(e: &Entry, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-fn string(e: &Entry) -> Result<String> {
+pub(super) fn string(e: &Entry) -> Result<String> {
     match &e.node.value {
         Value::String(s) => Ok(s.clone()),
         _ => Err(wrong(e, "a string")),
     }
 }
 
-fn boolean(e: &Entry) -> Result<bool> {
+pub(super) fn boolean(e: &Entry) -> Result<bool> {
     match &e.node.value {
         Value::Bool(b) => Ok(*b),
         _ => Err(wrong(e, "a boolean (true/false/yes/no/on/off)")),
     }
 }
 
-fn map(e: &Entry) -> Result<&Map> {
+pub(super) fn map(e: &Entry) -> Result<&Map> {
     match &e.node.value {
         Value::Map(m) => Ok(m),
         _ => Err(wrong(e, "a map { ... }")),
@@ -184,7 +187,7 @@ fn port_number(e: &Entry, n: i64) -> Result<u16> {
     }
 }
 
-fn port(e: &Entry) -> Result<u16> {
+pub(super) fn port(e: &Entry) -> Result<u16> {
     match &e.node.value {
         Value::Integer(n) => port_number(e, *n),
         _ => Err(wrong(e, "an integer port")),
@@ -192,7 +195,7 @@ fn port(e: &Entry) -> Result<u16> {
 }
 
 /// `host:port`, `[::1]:port`, `:port` or a bare port number.
-fn host_port(e: &Entry) -> Result<(Option<String>, u16)> {
+pub(super) fn host_port(e: &Entry) -> Result<(Option<String>, u16)> {
     let text = match &e.node.value {
         Value::Integer(n) => return Ok((None, port_number(e, *n)?)),
         Value::String(s) => s,
@@ -212,7 +215,7 @@ fn host_port(e: &Entry) -> Result<(Option<String>, u16)> {
 /// Durations for ping_interval, write_deadline and the lame duck keys: a string
 /// such as "2m"; a bare number is taken as seconds with a warning, as
 /// nats-server does for ping_interval and write_deadline.
-fn duration(e: &Entry, warnings: &mut Vec<String>) -> Result<Duration> {
+pub(super) fn duration(e: &Entry, warnings: &mut Vec<String>) -> Result<Duration> {
     match &e.node.value {
         Value::String(s) => parse_duration(s).map_err(|err| invalid(e, err.to_string())),
         Value::Integer(_) | Value::Float(_) => {
@@ -238,7 +241,7 @@ fn seconds_text(v: &Value) -> String {
 
 /// Timeouts that nats-server reads as (fractional) seconds: auth and TLS
 /// `timeout`. Duration strings are accepted too.
-fn seconds(e: &Entry) -> Result<Duration> {
+pub(super) fn seconds(e: &Entry) -> Result<Duration> {
     let secs = match &e.node.value {
         Value::Integer(n) => *n as f64,
         Value::Float(f) => *f,

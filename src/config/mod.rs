@@ -17,6 +17,7 @@
 
 mod apply;
 mod duration;
+mod leaf;
 pub mod lexer;
 pub mod parser;
 

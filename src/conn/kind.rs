@@ -80,7 +80,7 @@ mod tests {
         );
         assert_eq!(
             line(Kind::Leaf, b"", &[b"q"], Some(2)),
-            "LMSG foo.bar | q 2 5\r\n"
+            "HMSG foo.bar | q 2 5\r\n"
         );
     }
 }

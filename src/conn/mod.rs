@@ -19,7 +19,7 @@ pub use perms::SharedPerms;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -40,6 +40,9 @@ pub struct ConnShared {
     pub out: Outbound,
     /// Negotiated in CONNECT; publishers strip headers for clients without them.
     pub headers: AtomicBool,
+    /// A leaf link's peer `max_payload` (its INFO): larger messages are not
+    /// sent across (the peer would close the link). 0 = no limit known.
+    pub peer_max_payload: AtomicUsize,
     pub in_msgs: AtomicU64,
     pub in_bytes: AtomicU64,
     pub num_subs: AtomicU64,
@@ -143,6 +146,7 @@ impl ConnShared {
             start: SystemTime::now(),
             out: Outbound::new(kind),
             headers: AtomicBool::new(false),
+            peer_max_payload: AtomicUsize::new(0),
             in_msgs: AtomicU64::new(0),
             in_bytes: AtomicU64::new(0),
             num_subs: AtomicU64::new(0),

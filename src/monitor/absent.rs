@@ -35,7 +35,7 @@ pub struct Gatewayz {
     pub inbound_gateways: BTreeMap<String, serde_json::Value>,
 }
 
-/// `/leafz`: no leaf node connections (nats-server writes `null` for the list).
+/// `/leafz`: the leaf links (nats-server writes `null` for an empty list).
 #[derive(Debug, Serialize)]
 pub struct Leafz {
     pub server_id: String,
@@ -108,12 +108,34 @@ pub(crate) fn gatewayz(s: &ServerState) -> Gatewayz {
     }
 }
 
+/// `/leafz` with the links up now, in nats-server's per-leaf fields.
 pub(crate) fn leafz(s: &ServerState) -> Leafz {
+    let links = s.leafs.list();
+    let leafs: Vec<serde_json::Value> = links
+        .iter()
+        .map(|l| {
+            let c = l.conn.snapshot(false);
+            serde_json::json!({
+                "name": l.remote_name,
+                "is_spoke": l.solicited,
+                "account": "$G",
+                "ip": c.ip,
+                "port": c.port,
+                "rtt": format!("{:?}", c.rtt),
+                "in_msgs": c.in_msgs,
+                "out_msgs": c.out_msgs,
+                "in_bytes": c.in_bytes,
+                "out_bytes": c.out_bytes,
+                "subscriptions": l.remote.lock().len(),
+                "compression": "off",
+            })
+        })
+        .collect();
     Leafz {
         server_id: s.server_id.clone(),
         now: now(),
-        leafnodes: 0,
-        leafs: None,
+        leafnodes: leafs.len() as u64,
+        leafs: (!leafs.is_empty()).then_some(leafs),
     }
 }
 

@@ -108,6 +108,43 @@ pub(crate) fn render(mon: &Monitor) -> String {
     m("gnatsd_varz_routes", g, "Cluster routes (always 0)", 0.0);
     m("gnatsd_varz_remotes", g, "Remote servers (always 0)", 0.0);
     m(
+        "gnatsd_varz_leafnodes",
+        g,
+        "Leaf node links up",
+        v.leafnodes as f64,
+    );
+    let leaf = mon.server.leafs.traffic();
+    let leaf_metrics = [
+        (
+            "natrium_leaf_connects_total",
+            "Leaf links that came up (reconnects included)",
+            leaf.connects,
+        ),
+        (
+            "natrium_leaf_in_msgs_total",
+            "Messages received over leaf links",
+            leaf.in_msgs,
+        ),
+        (
+            "natrium_leaf_in_bytes_total",
+            "Payload bytes received over leaf links",
+            leaf.in_bytes,
+        ),
+        (
+            "natrium_leaf_out_msgs_total",
+            "Messages sent over leaf links",
+            leaf.out_msgs,
+        ),
+        (
+            "natrium_leaf_out_bytes_total",
+            "Payload bytes sent over leaf links",
+            leaf.out_bytes,
+        ),
+    ];
+    for (name, help, value) in leaf_metrics {
+        m(name, c, help, value as f64);
+    }
+    m(
         "gnatsd_varz_uptime_seconds",
         g,
         "Seconds since the server started (natrium addition)",

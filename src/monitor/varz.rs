@@ -150,7 +150,7 @@ pub(crate) fn collect(mon: &Monitor) -> Varz {
         total_connections: s.total_connections.load(Relaxed),
         routes: 0,
         remotes: 0,
-        leafnodes: 0,
+        leafnodes: s.leafs.count() as u64,
         in_msgs: counts.in_msgs,
         out_msgs: counts.out_msgs,
         in_bytes: counts.in_bytes,

@@ -57,6 +57,8 @@ pub struct Server {
     pub state: Arc<ServerState>,
     listener: Option<TcpListener>,
     http: Option<TcpListener>,
+    /// The leaf-node port, when `leafnodes { port }` is set.
+    leaf: Option<TcpListener>,
     addr: SocketAddr,
     control_tx: mpsc::UnboundedSender<Control>,
     control_rx: mpsc::UnboundedReceiver<Control>,
@@ -117,12 +119,17 @@ impl Server {
             Some(port) => Some(bind_addr(format!("{}:{}", opts.http_host, port)).await?.0),
             None => None,
         };
+        let leaf = match opts.leafnodes.as_ref().and_then(|l| l.port.map(|p| (l, p))) {
+            Some((l, port)) => Some(bind_addr(format!("{}:{}", l.host, port)).await?.0),
+            None => None,
+        };
         let state = Arc::new(ServerState::new(opts, addr.port())?);
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         Ok(Server {
             state,
             listener: Some(listener),
             http,
+            leaf,
             addr,
             control_tx,
             control_rx,
@@ -136,6 +143,11 @@ impl Server {
     /// The monitoring address, when monitoring is on.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The leaf-node listener's address, when listening.
+    pub fn leaf_addr(&self) -> Option<SocketAddr> {
+        self.leaf.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub fn control(&self) -> ControlHandle {
@@ -174,6 +186,13 @@ impl Server {
             self.state.opts().host,
             self.addr.port()
         );
+        if let Some(leaf) = self.leaf.take() {
+            if let Ok(a) = leaf.local_addr() {
+                tracing::info!("Listening for leafnode connections on {a}");
+            }
+            tokio::spawn(accept_leafs(self.state.clone(), leaf));
+        }
+        crate::leaf::spawn_remotes(&self.state);
         tracing::info!("Server is ready");
         let Some(listener) = self.listener.take() else {
             return;
@@ -202,6 +221,9 @@ impl Server {
             self.lame_duck().await;
         }
         self.state.set_shutting_down();
+        for link in self.state.leafs.list() {
+            link.conn.close(CloseReason::ServerShutdown, None);
+        }
         shutdown_clients(&self.state).await;
         tracing::info!("Server Exiting..");
     }
@@ -318,6 +340,21 @@ impl Server {
                 conn,
                 client::serve(task_state, task_conn, rd, wr, start),
             );
+        }
+    }
+}
+
+/// Accepts leaf connections until shutdown; each runs on its own task.
+async fn accept_leafs(state: Arc<ServerState>, listener: TcpListener) {
+    while !state.is_shutting_down() {
+        match listener.accept().await {
+            Ok((stream, addr)) => {
+                tokio::spawn(crate::leaf::serve_accepted(state.clone(), stream, addr));
+            }
+            Err(e) => {
+                tracing::error!("Error accepting leafnode connection: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
         }
     }
 }

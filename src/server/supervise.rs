@@ -52,9 +52,13 @@ fn after_panic(state: &ServerState, conn: &Arc<ConnShared>) {
         subs.values().filter_map(|e| e.sub.upgrade()).collect()
     };
     for sub in &held {
-        let _ = state
+        if state
             .sublist
-            .remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()));
+            .remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()))
+            .is_ok()
+        {
+            state.leafs.changed(sub, false);
+        }
     }
     state.unregister(conn, CloseReason::InternalError);
     drop(held);

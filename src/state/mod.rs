@@ -17,6 +17,10 @@ use crossbeam_utils::CachePadded;
 
 use tokio::sync::watch;
 
+mod leafs;
+
+pub use leafs::{sub_id, InterestKey, LeafLink, LeafLinks, LeafTraffic, SubId};
+
 use crate::auth::Authenticator;
 use crate::conn::{CloseReason, ConnShared, ConnSnapshot, SubRef};
 use crate::options::Options;
@@ -92,6 +96,8 @@ pub struct ServerState {
     port: AtomicU64,
     /// The last `MAX_CLOSED` closed connections, oldest first, for `/connz`.
     closed: Mutex<VecDeque<ConnSnapshot>>,
+    /// Leaf links up now and the interest each has been told about.
+    pub leafs: LeafLinks,
 }
 
 /// Closed connections kept for `/connz?state=closed`, as nats-server.
@@ -140,6 +146,7 @@ impl ServerState {
             config_loaded: AtomicU64::new(unix_nanos()),
             port: AtomicU64::new(port as u64),
             closed: Mutex::new(VecDeque::new()),
+            leafs: LeafLinks::default(),
         };
         state.rebuild_info(port);
         Ok(state)
@@ -290,6 +297,29 @@ impl ServerState {
             _ => "MaxPending of",
         };
         tracing::info!("{} Slow Consumer Detected: {why} exceeded", conn.log());
+    }
+
+    /// All interest a new leaf link must be told about: every open client's
+    /// live subscriptions and what the other links told us (not `link`'s own).
+    /// A closing client is skipped: its interest is being removed.
+    pub fn interest_for_link(&self, link: &Arc<ConnShared>) -> Vec<(InterestKey, SubId)> {
+        let mut keys = Vec::new();
+        for c in self.clients() {
+            if c.out.lock().is_closing() {
+                continue;
+            }
+            let subs = c.subjects.lock();
+            keys.extend(subs.values().filter_map(|e| {
+                let s = e.sub.upgrade().filter(|s| !s.is_expired())?;
+                Some(((e.subject.clone(), e.queue.clone()), sub_id(&s)))
+            }));
+        }
+        for l in self.leafs.list() {
+            if !Arc::ptr_eq(&l.conn, link) {
+                keys.extend(l.remote_interest());
+            }
+        }
+        keys
     }
 
     /// Live connections, for monitoring and shutdown.

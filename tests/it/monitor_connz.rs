@@ -215,6 +215,11 @@ fn connz_closed_connections_with_reasons() {
         .max()
         .expect("cid");
     drop(bye);
+    // The first close must be recorded before the second starts, or the
+    // stop order checked below is a race (it failed under a loaded machine).
+    eventually("one closed connection", || {
+        mon.json::<Connz>("/connz?state=closed").total == 1
+    });
     let mut bad = client(&server, "broken", 0, 0, 0);
     bad.send(b"NOT_A_VERB\r\n");
     assert!(bad.read_line().starts_with("-ERR"));

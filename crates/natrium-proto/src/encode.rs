@@ -46,8 +46,9 @@ pub fn hmsg_line<B: BufMut>(
 }
 
 /// Appends a leaf-node delivery, as nats-server writes it to a leaf link:
-/// `LMSG <subject> [+ <reply> <queues…> | | <queues…> | <reply>] [<hdr_len>] <total_len>\r\n`.
-/// With headers the header length comes before the total, as in `HMSG`.
+/// `LMSG <subject> [+ <reply> <queues…> | | <queues…> | <reply>] <total_len>\r\n`.
+/// With headers the op is `HMSG` (checked on the wire against nats-server) and
+/// the header length comes before the total.
 pub fn lmsg_line<B: BufMut>(
     out: &mut B,
     subject: &[u8],
@@ -56,7 +57,11 @@ pub fn lmsg_line<B: BufMut>(
     hdr_len: Option<usize>,
     total_len: usize,
 ) {
-    out.put_slice(b"LMSG ");
+    out.put_slice(if hdr_len.is_some() {
+        b"HMSG "
+    } else {
+        b"LMSG "
+    });
     out.put_slice(subject);
     out.put_u8(b' ');
     match (reply.is_empty(), queues.is_empty()) {
@@ -82,6 +87,22 @@ pub fn lmsg_line<B: BufMut>(
         out.put_u8(b' ');
     }
     out.put_slice(num.format(total_len).as_bytes());
+    out.put_slice(b"\r\n");
+}
+
+/// Appends a leaf interest line: `LS+ <subject>[ <queue> <weight>]` or
+/// `LS- <subject>[ <queue>]`.
+pub fn ls_line<B: BufMut>(out: &mut B, add: bool, subject: &[u8], queue: Option<(&[u8], u32)>) {
+    out.put_slice(if add { b"LS+ " } else { b"LS- " });
+    out.put_slice(subject);
+    if let Some((q, w)) = queue {
+        out.put_u8(b' ');
+        out.put_slice(q);
+        if add {
+            out.put_u8(b' ');
+            out.put_slice(itoa::Buffer::new().format(w).as_bytes());
+        }
+    }
     out.put_slice(b"\r\n");
 }
 
@@ -124,6 +145,6 @@ mod tests {
             "LMSG a.b + _INBOX.1 q 11\r\n"
         );
         assert_eq!(lmsg(b"", &[b"q1", b"q2"], None), "LMSG a.b | q1 q2 11\r\n");
-        assert_eq!(lmsg(b"r", &[], Some(4)), "LMSG a.b r 4 11\r\n");
+        assert_eq!(lmsg(b"r", &[], Some(4)), "HMSG a.b r 4 11\r\n");
     }
 }

@@ -12,10 +12,13 @@ pub mod connect;
 pub mod encode;
 pub mod errors;
 pub mod info;
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)] // checked slices follow the merge
+pub mod leaf;
 pub mod parser;
 pub mod server_ops;
 
 pub use connect::ConnectInfo;
 pub use errors::ProtocolError;
 pub use info::ServerInfo;
+pub use leaf::{LeafError, LeafOp, LeafParser};
 pub use parser::{Op, Parser, PubArgs};

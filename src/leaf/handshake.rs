@@ -1,0 +1,138 @@
+//! The first ops of a link: read one op under a deadline, and the JSON of the
+//! INFO and CONNECT that leaf links exchange (the fields nats-server sends).
+//!
+//! Owns the handshake wire content only; it must not register links or touch
+//! interest.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use super::LeafError;
+use crate::protocol::{LeafOp, LeafParser};
+use crate::state::{ServerState, VERSION};
+
+/// Reads until one complete op is in `buf` (leftover bytes stay there).
+pub async fn read_op<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    buf: &mut BytesMut,
+    parser: &mut LeafParser,
+    timeout: Duration,
+    what: &'static str,
+) -> Result<LeafOp, LeafError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(op) = parser.next_op(buf)? {
+            return Ok(op);
+        }
+        if buf.len() > 64 * 1024 {
+            return Err(LeafError::Unexpected { expected: what });
+        }
+        buf.reserve(4096);
+        match tokio::time::timeout_at(deadline, rd.read_buf(buf)).await {
+            Err(_) => return Err(LeafError::Timeout(what)),
+            Ok(Ok(0)) => return Err(LeafError::Closed),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(e.into()),
+        }
+    }
+}
+
+/// What we use of a peer's INFO.
+#[derive(Debug, Default, Deserialize)]
+pub struct PeerInfo {
+    #[serde(default)]
+    pub server_id: String,
+    #[serde(default)]
+    pub server_name: String,
+    #[serde(default)]
+    pub headers: bool,
+    #[serde(default)]
+    pub max_payload: usize,
+}
+
+/// What we use of a leaf's CONNECT.
+#[derive(Debug, Default, Deserialize)]
+pub struct PeerConnect {
+    #[serde(default)]
+    pub server_id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub headers: bool,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub pass: Option<String>,
+    #[serde(default)]
+    pub auth_token: Option<String>,
+}
+
+fn name(srv: &ServerState) -> String {
+    srv.opts()
+        .server_name
+        .clone()
+        .unwrap_or_else(|| srv.server_id.clone())
+}
+
+/// The CONNECT a soliciting leaf sends, as nats-server's (`sendLeafConnect`).
+pub fn connect_line(
+    srv: &ServerState,
+    user: Option<&str>,
+    pass: Option<&str>,
+    token: Option<&str>,
+) -> Vec<u8> {
+    let mut v = serde_json::json!({
+        "version": VERSION,
+        "server_id": srv.server_id,
+        "name": name(srv),
+        "headers": true,
+        "remote_account": "$G",
+        "protocol": 1,
+    });
+    if let Some(obj) = v.as_object_mut() {
+        if let Some(u) = user {
+            obj.insert("user".into(), u.into());
+        }
+        if let Some(p) = pass {
+            obj.insert("pass".into(), p.into());
+        }
+        if let Some(t) = token {
+            obj.insert("auth_token".into(), t.into());
+        }
+    }
+    format!("CONNECT {v}\r\n").into_bytes()
+}
+
+/// The INFO a hub sends a new leaf (`connect_info`: the reply to its CONNECT).
+pub fn info_line(srv: &ServerState, lid: u64, auth_required: bool, connect_info: bool) -> Vec<u8> {
+    let o = srv.opts();
+    let lo = o.leafnodes.clone().unwrap_or_default();
+    let mut v = serde_json::json!({
+        "server_id": srv.server_id,
+        "server_name": name(srv),
+        "version": VERSION,
+        "proto": 1,
+        "go": "natrium (rust)",
+        "host": lo.host,
+        "port": lo.port.unwrap_or(0),
+        "headers": true,
+        "max_payload": o.max_payload,
+        "client_id": lid,
+        "info_on_connect": true,
+        // A nats-server leaf takes an INFO without these for a client port's.
+        "leafnode_urls": [format!("{}:{}", lo.host, lo.port.unwrap_or(0))],
+    });
+    if let Some(obj) = v.as_object_mut() {
+        if auth_required {
+            obj.insert("auth_required".into(), true.into());
+        }
+        if connect_info {
+            obj.insert("connect_info".into(), true.into());
+            obj.insert("remote_account".into(), "$G".into());
+        }
+    }
+    format!("INFO {v}\r\n").into_bytes()
+}

@@ -1,0 +1,175 @@
+//! Soliciting: this server as the leaf. One task per configured remote dials
+//! its URLs in turn, does the leaf side of the handshake (read the hub's INFO,
+//! send CONNECT and PING) and runs the link; when it ends, waits the
+//! reconnect delay with jitter (longer after refused credentials or a loop)
+//! and dials again.
+//!
+//! Owns the dial loop and its back-off. Must not parse ops beyond the INFO it
+//! waits for, nor touch interest (the link does).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::net::TcpStream;
+
+use super::handshake::{connect_line, read_op, PeerInfo};
+use super::link::{self, LinkEnd, LOOP_DELAY};
+use super::LeafError;
+use crate::conn::outbound::run_writer;
+use crate::conn::{ConnShared, Kind};
+use crate::options::{parse_leaf_url, LeafRemote, LeafUrl};
+use crate::protocol::{encode, LeafOp, LeafParser};
+use crate::rand::XorShift64;
+use crate::state::{LeafLink, ServerState};
+
+/// Longest wait between attempts after repeated refusals.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Starts one dial loop per remote in `leafnodes { remotes }`.
+pub fn spawn_remotes(srv: &Arc<ServerState>) {
+    let Some(lo) = srv.opts().leafnodes.clone() else {
+        return;
+    };
+    for remote in lo.remotes {
+        let srv = srv.clone();
+        let delay = lo.reconnect;
+        tokio::spawn(async move { dial_loop(srv, remote, delay).await });
+    }
+}
+
+async fn dial_loop(srv: Arc<ServerState>, remote: LeafRemote, delay: Duration) {
+    let urls: Vec<LeafUrl> = remote
+        .urls
+        .iter()
+        .filter_map(|u| parse_leaf_url(u))
+        .collect();
+    if urls.is_empty() {
+        return;
+    }
+    let mut rng = XorShift64::new(srv.next_cid() ^ 0xA076_1D64_78BD_642F);
+    let mut next = 0usize;
+    let mut failures: u32 = 0;
+    while !srv.is_shutting_down() {
+        let Some(url) = urls.get(next % urls.len()) else {
+            return;
+        };
+        next = next.wrapping_add(1);
+        let wait = match attempt(&srv, &remote, url).await {
+            Ok(LinkEnd::Closed(_)) => {
+                failures = 0;
+                delay
+            }
+            Ok(LinkEnd::Loop) => LOOP_DELAY,
+            Ok(LinkEnd::Refused) => {
+                failures = failures.saturating_add(1);
+                backoff(delay, failures)
+            }
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                // As nats-server: reported on the first failure, then now and then.
+                if failures == 1 || failures % 60 == 0 {
+                    tracing::error!(
+                        "Error trying to connect as leafnode to remote server {}:{} (attempt {failures}): {e}",
+                        url.host,
+                        url.port
+                    );
+                } else {
+                    tracing::debug!(
+                        "Error trying to connect as leafnode to remote server {}:{} (attempt {failures}): {e}",
+                        url.host,
+                        url.port
+                    );
+                }
+                backoff(delay, failures)
+            }
+        };
+        // Jitter of up to a fifth of the wait, so leaves do not return in step.
+        let jitter_ms = wait.as_millis() as usize / 5;
+        let wait = wait + Duration::from_millis(rng.below(jitter_ms.max(1)) as u64);
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// The wait after `failures` failed attempts in a row: the reconnect delay
+/// doubling per failure, at most `MAX_BACKOFF` (and never below the delay).
+fn backoff(delay: Duration, failures: u32) -> Duration {
+    let factor = 1u32 << failures.saturating_sub(1).min(5);
+    (delay * factor).min(MAX_BACKOFF.max(delay))
+}
+
+async fn attempt(
+    srv: &Arc<ServerState>,
+    remote: &LeafRemote,
+    url: &LeafUrl,
+) -> Result<LinkEnd, LeafError> {
+    let stream = tokio::time::timeout(
+        DIAL_TIMEOUT,
+        TcpStream::connect((url.host.as_str(), url.port)),
+    )
+    .await
+    .map_err(|_| LeafError::Timeout("the connection"))??;
+    let _ = stream.set_nodelay(true);
+    let addr: SocketAddr = stream.peer_addr()?;
+    let (mut rd, wr) = stream.into_split();
+    let opts = srv.opts();
+    let mut parser = LeafParser::new(opts.max_control_line, opts.max_payload);
+    drop(opts);
+    let mut buf = BytesMut::with_capacity(4096);
+    let op = read_op(&mut rd, &mut buf, &mut parser, DIAL_TIMEOUT, "INFO").await?;
+    let LeafOp::Info { frame, json } = op else {
+        return Err(LeafError::Unexpected { expected: "INFO" });
+    };
+    let info: PeerInfo =
+        serde_json::from_slice(&frame[json]).map_err(|_| LeafError::Json("INFO"))?;
+    let conn = Arc::new(ConnShared::new(Kind::Leaf, srv.next_cid(), addr));
+    conn.headers
+        .store(info.headers, std::sync::atomic::Ordering::Relaxed);
+    conn.peer_max_payload
+        .store(info.max_payload, std::sync::atomic::Ordering::Relaxed);
+    {
+        let mut meta = conn.meta.lock();
+        meta.name = info.server_name.clone();
+    }
+    let user = remote.user.as_deref().or(url.user.as_deref());
+    let pass = remote.password.as_deref().or(url.password.as_deref());
+    let mut hello = connect_line(srv, user, pass, remote.token.as_deref());
+    hello.extend_from_slice(encode::PING);
+    conn.out.send_now(&hello);
+    let writer = {
+        let (conn, deadline) = (conn.clone(), srv.opts().write_deadline);
+        tokio::spawn(async move { run_writer(&conn.out, wr, deadline).await })
+    };
+    tracing::info!(
+        "{} Leafnode connection created for account: $G ({}:{})",
+        conn.log(),
+        url.host,
+        url.port
+    );
+    let name = if info.server_name.is_empty() {
+        info.server_id.clone()
+    } else {
+        info.server_name.clone()
+    };
+    let rec = Arc::new(LeafLink::new(conn.clone(), true, name, info.server_id));
+    let end = link::run(srv.clone(), rec, rd, buf).await;
+    let _ = writer.await;
+    Ok(end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_a_cap() {
+        let d = Duration::from_secs(1);
+        assert_eq!(backoff(d, 1), d);
+        assert_eq!(backoff(d, 2), d * 2);
+        assert_eq!(backoff(d, 3), d * 4);
+        assert_eq!(backoff(d, 50), MAX_BACKOFF);
+        assert_eq!(backoff(Duration::from_secs(60), 3), Duration::from_secs(60));
+    }
+}

@@ -1,0 +1,220 @@
+//! natrium as the hub (a nats-server leaf, a natrium leaf, raw links with
+//! malformed ops) and two remotes into one hub as a loop.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::common::TestServer;
+use crate::leaf_support::*;
+use natrium::options::{LeafOptions, LeafRemote};
+
+#[tokio::test]
+async fn natrium_hub_with_nats_server_leaf() {
+    let lp = free_port();
+    let hub = TestServer::with(|o| {
+        o.leafnodes = Some(LeafOptions {
+            host: "127.0.0.1".into(),
+            port: Some(lp),
+            ..LeafOptions::default()
+        })
+    });
+    let Some(leaf) = Reference::start(
+        free_port(),
+        &format!("leafnodes {{ remotes = [ {{ url: \"nats-leaf://127.0.0.1:{lp}\" }} ] }}"),
+    ) else {
+        eprintln!("nats-server not installed: leaf node test skipped");
+        return;
+    };
+    wait_links(&hub, 1);
+    let h = connect(&hub.url()).await;
+    let l = connect(&leaf.url()).await;
+    let mut hs = h.subscribe("to.hub").await.expect("sub");
+    h.flush().await.expect("flush");
+    until_crossed(&l, &mut hs, "to.hub").await;
+    let mut ls = l.subscribe("to.leaf").await.expect("sub");
+    l.flush().await.expect("flush");
+    until_crossed(&h, &mut ls, "to.leaf").await;
+    for _ in 0..25 {
+        h.publish("to.leaf", Bytes::from_static(b"m"))
+            .await
+            .expect("pub");
+        l.publish("to.hub", Bytes::from_static(b"m"))
+            .await
+            .expect("pub");
+    }
+    h.flush().await.expect("flush");
+    l.flush().await.expect("flush");
+    assert_eq!(count(&mut ls).await, 25);
+    assert_eq!(count(&mut hs).await, 25);
+}
+
+#[tokio::test]
+async fn natrium_hub_with_natrium_leaf_and_token() {
+    let lp = free_port();
+    let hub = TestServer::with(|o| {
+        o.leafnodes = Some(LeafOptions {
+            host: "127.0.0.1".into(),
+            port: Some(lp),
+            token: Some("t0k".into()),
+            ..LeafOptions::default()
+        })
+    });
+    let leaf = leaf_of(&[format!("nats-leaf://127.0.0.1:{lp}")], |r| {
+        r.token = Some("t0k".into())
+    });
+    wait_links(&hub, 1);
+    wait_links(&leaf, 1);
+    let h = connect(&hub.url()).await;
+    let l = connect(&leaf.url()).await;
+    let mut ls = l.subscribe("n.>").await.expect("sub");
+    l.flush().await.expect("flush");
+    until_crossed(&h, &mut ls, "n.probe").await;
+    for _ in 0..10 {
+        h.publish("n.x", Bytes::from_static(b"m"))
+            .await
+            .expect("pub");
+    }
+    h.flush().await.expect("flush");
+    assert_eq!(count(&mut ls).await, 10);
+    // Leaf links are not client connections: /connz does not list them,
+    // /varz counts them as leafnodes, /leafz describes them.
+    assert_eq!(hub.state.num_connections(), 1);
+    let (hub_state, leaf_state) = (hub.state.clone(), leaf.state.clone());
+    let leaf_id = leaf.state.server_id.clone();
+    // The monitor helper blocks: off the test's runtime.
+    tokio::task::spawn_blocking(move || {
+        let mon = crate::monitor_util::Monitor::start(hub_state.clone());
+        let connz: serde_json::Value = mon.json("/connz");
+        assert_eq!(connz["num_connections"].as_u64(), Some(1));
+        let varz: serde_json::Value = mon.json("/varz");
+        assert_eq!(varz["leafnodes"].as_u64(), Some(1));
+        let leafz: serde_json::Value = mon.json("/leafz");
+        assert_eq!(leafz["leafnodes"].as_u64(), Some(1));
+        let link = &leafz["leafs"][0];
+        assert_eq!(link["is_spoke"], false);
+        assert_eq!(link["name"], leaf_id.as_str());
+        assert!(link["out_msgs"].as_u64().unwrap_or(0) >= 10, "{link}");
+        assert!(link["subscriptions"].as_u64().unwrap_or(0) >= 2, "{link}");
+        let metrics = mon.get("/metrics").body;
+        assert!(metrics.contains("gnatsd_varz_leafnodes{"), "{metrics}");
+        assert!(
+            metrics.contains("natrium_leaf_connects_total{"),
+            "{metrics}"
+        );
+        let leafz: serde_json::Value =
+            crate::monitor_util::Monitor::start(leaf_state).json("/leafz");
+        assert_eq!(leafz["leafs"][0]["is_spoke"], true);
+    })
+    .await
+    .expect("monitor checks");
+}
+
+/// A raw leaf link to a natrium hub: reads INFO, sends CONNECT, then `ops`.
+fn raw_link(port: u16) -> crate::common::Raw {
+    let mut raw = crate::common::Raw::connect(([127, 0, 0, 1], port).into());
+    let info = raw.read_line();
+    assert!(info.starts_with("INFO "), "{info}");
+    raw.send(b"CONNECT {\"name\":\"raw\",\"headers\":true}\r\n");
+    raw
+}
+
+/// The next line that is not a PING (answered), INFO or LS+ from the hub.
+fn next_reply(raw: &mut crate::common::Raw) -> String {
+    loop {
+        let l = raw.next_non_ping();
+        if !(l.starts_with("INFO ") || l.starts_with("LS+ ")) {
+            return l;
+        }
+    }
+}
+
+#[test]
+fn malformed_leaf_ops_close_only_that_link() {
+    let lp = free_port();
+    let hub = TestServer::with(|o| {
+        o.leafnodes = Some(LeafOptions {
+            host: "127.0.0.1".into(),
+            port: Some(lp),
+            ..LeafOptions::default()
+        })
+    });
+    let mut good = raw_link(lp);
+    good.send(b"PING\r\n");
+    assert_eq!(next_reply(&mut good), "PONG");
+    for bad in [
+        &b"LS+ a b\r\n"[..],
+        b"LMSG foo bad x\r\n",
+        b"LMSG foo ? r q 1\r\nx\r\n",
+        b"HMSG foo 5 2\r\n",
+    ] {
+        let mut link = raw_link(lp);
+        link.send(bad);
+        assert!(link.closed(), "not closed after {bad:?}");
+        good.send(b"PING\r\n");
+        assert_eq!(next_reply(&mut good), "PONG");
+    }
+    // The good link still carries interest and messages.
+    good.send(b"LS+ raw.>\r\nPING\r\n");
+    assert_eq!(next_reply(&mut good), "PONG");
+    hub.wait_for_interest(b"raw.x");
+    let mut client = crate::common::Raw::connect(hub.addr);
+    let _ = client.read_line();
+    client.send(b"CONNECT {\"verbose\":false}\r\nPUB raw.x 2\r\nhi\r\nPING\r\n");
+    assert_eq!(next_reply(&mut good), "LMSG raw.x 2");
+}
+
+#[tokio::test]
+async fn two_remotes_to_one_hub_are_a_loop_without_duplicates() {
+    let lp = free_port();
+    let Some(hub) = Reference::hub(lp, "") else {
+        return;
+    };
+    let url = format!("nats-leaf://127.0.0.1:{lp}");
+    let remote = LeafRemote {
+        urls: vec![url],
+        ..LeafRemote::default()
+    };
+    let leaf = TestServer::with(move |o| {
+        o.leafnodes = Some(LeafOptions {
+            remotes: vec![remote.clone(), remote],
+            reconnect: Duration::from_millis(250),
+            ..LeafOptions::default()
+        })
+    });
+    // Both links come up; the second sees our own $LDS subject come back
+    // through the hub and closes (a loop, as nats-server says), for 30 s.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while leaf
+        .state
+        .leafs
+        .connects
+        .load(std::sync::atomic::Ordering::Relaxed)
+        < 2
+    {
+        assert!(Instant::now() < deadline, "second remote never dialled");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(leaf.state.leafs.count(), 1);
+    let h = connect(&hub.url()).await;
+    let l = connect(&leaf.url()).await;
+    let mut ls = l.subscribe("loop.>").await.expect("sub");
+    let mut hs = h.subscribe("back.>").await.expect("sub");
+    l.flush().await.expect("flush");
+    h.flush().await.expect("flush");
+    until_crossed(&h, &mut ls, "loop.probe").await;
+    until_crossed(&l, &mut hs, "back.probe").await;
+    for _ in 0..50 {
+        h.publish("loop.x", Bytes::from_static(b"m"))
+            .await
+            .expect("pub");
+        l.publish("back.x", Bytes::from_static(b"m"))
+            .await
+            .expect("pub");
+    }
+    h.flush().await.expect("flush");
+    l.flush().await.expect("flush");
+    assert_eq!(count(&mut ls).await, 50);
+    assert_eq!(count(&mut hs).await, 50);
+}
