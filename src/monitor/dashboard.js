@@ -115,7 +115,7 @@ function latencyChart(canvas, buckets) {
     ctx.fillText(dur(Math.pow(10, d)), 2, y + 4);
   }
   for (const [p, label] of [[0.5, "50%"], [0.9, "90%"], [0.99, "99%"], [0.999, "99.9%"], [0.9999, "99.99%"]]) {
-    ctx.fillText(label, xOf(p) - 10, h - 2);
+    ctx.fillText(label, Math.min(xOf(p) - 10, w - 40), h - 2);
   }
   ctx.strokeStyle = css("--a");
   ctx.lineWidth = 2;
