@@ -46,7 +46,7 @@ pub fn lds_subject(srv: &ServerState) -> Bytes {
 /// Runs a link whose handshake is done until it ends. `buf` holds bytes read
 /// after the handshake. Registers the link, tells the peer all local
 /// interest, and at the end removes the peer's interest and the registration.
-pub async fn run<R: AsyncRead + Unpin>(
+pub async fn run<R: AsyncRead + Unpin + Send + 'static>(
     srv: Arc<ServerState>,
     rec: Arc<LeafLink>,
     rd: R,
@@ -76,7 +76,21 @@ pub async fn run<R: AsyncRead + Unpin>(
     };
     let (interval, ping_max) = (opts.ping_interval, opts.ping_max);
     drop(opts);
-    let reason = link.read_loop(rd, buf, interval, ping_max).await;
+    // The reader runs on its own task so that a panic in it (a bug; peer
+    // input must never cause one) still ends here, with the cleanup below.
+    let reader = tokio::spawn(async move {
+        let reason = link.read_loop(rd, buf, interval, ping_max).await;
+        (reason, link.end)
+    });
+    let (reason, end) = match reader.await {
+        Ok(done) => done,
+        Err(e) => {
+            if e.is_panic() {
+                tracing::error!("{} leaf link task panicked", me.log());
+            }
+            (CloseReason::InternalError, None)
+        }
+    };
     me.out.close_with(reason, None);
     srv.leafs.remove(&me);
     let remote: Vec<Arc<Subscription>> = rec.remote.lock().drain().map(|(_, s)| s).collect();
@@ -96,7 +110,7 @@ pub async fn run<R: AsyncRead + Unpin>(
         final_reason.as_str(),
         rec.remote_name
     );
-    link.end.unwrap_or(LinkEnd::Closed(final_reason))
+    end.unwrap_or(LinkEnd::Closed(final_reason))
 }
 
 struct Link {
