@@ -16,12 +16,16 @@ async fn natrium_hub_with_nats_server_leaf() {
         o.leafnodes = Some(LeafOptions {
             host: "127.0.0.1".into(),
             port: Some(lp),
+            users: vec![("leafy".into(), "pw".into())],
             ..LeafOptions::default()
         })
     });
+    // nats-server's leaf authenticates with the user in its URL.
     let Some(leaf) = Reference::start(
         free_port(),
-        &format!("leafnodes {{ remotes = [ {{ url: \"nats-leaf://127.0.0.1:{lp}\" }} ] }}"),
+        &format!(
+            "leafnodes {{ remotes = [ {{ url: \"nats-leaf://leafy:pw@127.0.0.1:{lp}\" }} ] }}"
+        ),
     ) else {
         eprintln!("nats-server not installed: leaf node test skipped");
         return;
