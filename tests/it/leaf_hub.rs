@@ -199,8 +199,16 @@ async fn two_remotes_to_one_hub_are_a_loop_without_duplicates() {
         assert!(Instant::now() < deadline, "second remote never dialled");
         std::thread::sleep(Duration::from_millis(10));
     }
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(leaf.state.leafs.count(), 1);
+    // Under load the second link may still be settling: wait for exactly one.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while leaf.state.leafs.count() != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "{} links up after the loop",
+            leaf.state.leafs.count()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let h = connect(&hub.url()).await;
     let l = connect(&leaf.url()).await;
     let mut ls = l.subscribe("loop.>").await.expect("sub");
