@@ -73,6 +73,7 @@ pub async fn run<R: AsyncRead + Unpin + Send + 'static>(
         in_msgs: 0,
         in_bytes: 0,
         end: None,
+        trace: opts.trace,
     };
     let (interval, ping_max) = (opts.ping_interval, opts.ping_max);
     drop(opts);
@@ -125,6 +126,8 @@ struct Link {
     in_msgs: u64,
     in_bytes: u64,
     end: Option<LinkEnd>,
+    /// `-V`: every op read is logged as nats-server traces it (`<<- [LS+ foo]`).
+    trace: bool,
 }
 
 impl Link {
@@ -221,6 +224,9 @@ impl Link {
     }
 
     fn apply(&mut self, op: LeafOp) -> Result<(), CloseReason> {
+        if self.trace {
+            trace_op(&self.me, &op);
+        }
         match op {
             LeafOp::Ping => self.fanout.send(&self.me, encode::PONG),
             LeafOp::Pong => {
@@ -340,4 +346,22 @@ impl Link {
             .close_with(CloseReason::ProtocolViolation, Some(&text));
         CloseReason::ProtocolViolation
     }
+}
+
+fn trace_op(me: &ConnShared, op: &LeafOp) {
+    let line = |frame: &Bytes, end: usize| {
+        String::from_utf8_lossy(frame.get(..end).unwrap_or_default().trim_ascii_end()).into_owned()
+    };
+    let text = match op {
+        LeafOp::Ping => "PING".to_string(),
+        LeafOp::Pong => "PONG".to_string(),
+        LeafOp::Ok => "+OK".to_string(),
+        LeafOp::Msg { frame, args, .. } => line(frame, args.payload_start),
+        LeafOp::Info { frame, .. }
+        | LeafOp::Connect { frame, .. }
+        | LeafOp::Err { frame, .. }
+        | LeafOp::Sub { frame, .. }
+        | LeafOp::Unsub { frame, .. } => line(frame, frame.len()),
+    };
+    tracing::trace!("{} <<- [{text}]", me.log());
 }
