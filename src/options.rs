@@ -123,6 +123,8 @@ pub struct LeafOptions {
     pub username: Option<String>,
     pub password: Option<String>,
     pub token: Option<String>,
+    /// `authorization { users = [ { user, password } ] }` for leaf links.
+    pub users: Vec<(String, String)>,
     pub auth_timeout: Duration,
     pub remotes: Vec<LeafRemote>,
     /// Delay between reconnect attempts (nats-server's `reconnect`, default 1 s).
@@ -137,6 +139,7 @@ impl Default for LeafOptions {
             username: None,
             password: None,
             token: None,
+            users: Vec::new(),
             auth_timeout: Duration::from_secs(2),
             remotes: Vec::new(),
             reconnect: Duration::from_secs(1),

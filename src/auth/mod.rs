@@ -19,6 +19,7 @@ mod authenticator;
 mod permissions;
 mod rules;
 
+pub(crate) use authenticator::constant_time_eq;
 pub use authenticator::{AuthedUser, Authenticator};
 pub use permissions::{CompiledPermissions, PermissionChecker};
 pub use rules::{intersects, is_subset, queue_matches};

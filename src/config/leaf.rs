@@ -33,6 +33,7 @@ pub(super) fn leafnodes(e: &Entry, warnings: &mut Vec<String>) -> Result<LeafOpt
                         "password" | "pass" => lo.password = Some(string(x)?),
                         "token" => lo.token = Some(string(x)?),
                         "timeout" => lo.auth_timeout = seconds(x)?,
+                        "users" => lo.users = users(x)?,
                         _ => warnings.push(unknown(x)),
                     }
                 }
@@ -57,6 +58,32 @@ pub(super) fn leafnodes(e: &Entry, warnings: &mut Vec<String>) -> Result<LeafOpt
         }
     }
     Ok(lo)
+}
+
+/// `users = [ { user, password } ]` of the leaf authorization block.
+fn users(e: &Entry) -> Result<Vec<(String, String)>> {
+    let Value::Array(items) = &e.node.value else {
+        return Err(wrong_node(&e.key, &e.node, "an array of users"));
+    };
+    let mut out = Vec::new();
+    for n in items {
+        let Value::Map(m) = &n.value else {
+            return Err(wrong_node("users", n, "a map { user, password }"));
+        };
+        let (mut user, mut pass) = (None, None);
+        for a in &m.entries {
+            match a.key.to_ascii_lowercase().as_str() {
+                "user" | "username" => user = Some(string(a)?),
+                "password" | "pass" => pass = Some(string(a)?),
+                _ => {}
+            }
+        }
+        match (user, pass) {
+            (Some(u), Some(p)) => out.push((u, p)),
+            _ => return Err(wrong_node("users", n, "a map with user and password")),
+        }
+    }
+    Ok(out)
 }
 
 fn remote(n: &Node, warnings: &mut Vec<String>) -> Result<LeafRemote> {
@@ -140,7 +167,7 @@ mod tests {
         let text = r#"
             leafnodes {
                 listen: "127.0.0.1:7500"
-                authorization { user: a, password: b, timeout: 3 }
+                authorization { user: a, password: b, timeout: 3, users = [ { user: x, password: y } ] }
                 reconnect: "2s"
                 remotes = [
                     { url: "nats-leaf://h1:7422", user: u, password: p }
@@ -153,6 +180,7 @@ mod tests {
         assert_eq!((lo.host.as_str(), lo.port), ("127.0.0.1", Some(7500)));
         assert_eq!(lo.username.as_deref(), Some("a"));
         assert_eq!(lo.auth_timeout, Duration::from_secs(3));
+        assert_eq!(lo.users, [("x".to_string(), "y".to_string())]);
         assert_eq!(lo.reconnect, Duration::from_secs(2));
         assert_eq!(lo.remotes.len(), 2);
         assert_eq!(lo.remotes[0].user.as_deref(), Some("u"));

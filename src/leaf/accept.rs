@@ -28,7 +28,7 @@ pub async fn serve_accepted(srv: Arc<ServerState>, stream: TcpStream, addr: Sock
     let lo = srv.opts().leafnodes.clone().unwrap_or_default();
     let conn = Arc::new(ConnShared::new(Kind::Leaf, srv.next_cid(), addr));
     let (mut rd, wr) = stream.into_split();
-    let auth_required = lo.username.is_some() || lo.token.is_some();
+    let auth_required = lo.username.is_some() || lo.token.is_some() || !lo.users.is_empty();
     conn.out
         .send_now(&info_line(&srv, conn.cid, auth_required, false));
     let writer = {
@@ -81,7 +81,17 @@ async fn handshake(
     };
     let c: PeerConnect = serde_json::from_slice(&frame[json])
         .map_err(|_| (CloseReason::ParseError, LeafError::Json("CONNECT")))?;
-    if !authorized(lo, &c) {
+    // bcrypt takes tens of milliseconds: off the runtime's workers.
+    let (lo2, user, pass, token) = (
+        lo.clone(),
+        c.user.clone(),
+        c.pass.clone(),
+        c.auth_token.clone(),
+    );
+    let ok = tokio::task::spawn_blocking(move || authorized(&lo2, user, pass, token))
+        .await
+        .unwrap_or(false);
+    if !ok {
         let who = c.user.clone().unwrap_or_default();
         return Err((
             CloseReason::AuthenticationViolation,
@@ -103,14 +113,76 @@ async fn handshake(
     ))
 }
 
-/// `leafnodes { authorization }`: user/password, or token, or nothing.
-fn authorized(lo: &LeafOptions, c: &PeerConnect) -> bool {
-    if let Some(token) = &lo.token {
-        return c.auth_token.as_deref() == Some(token.as_str());
+/// `leafnodes { authorization }`: a token, a user/password, a users list
+/// (passwords plain or bcrypt), or nothing.
+fn authorized(
+    lo: &LeafOptions,
+    user: Option<String>,
+    pass: Option<String>,
+    token: Option<String>,
+) -> bool {
+    if let Some(want) = &lo.token {
+        return secret_matches(want, token.as_deref());
     }
-    if let Some(user) = &lo.username {
-        return c.user.as_deref() == Some(user.as_str())
-            && c.pass.as_deref() == lo.password.as_deref();
+    let user = user.unwrap_or_default();
+    if let Some(want) = &lo.username {
+        if *want == user {
+            return secret_matches(lo.password.as_deref().unwrap_or(""), pass.as_deref());
+        }
     }
-    true
+    if let Some((_, want)) = lo.users.iter().find(|(u, _)| *u == user) {
+        return secret_matches(want, pass.as_deref());
+    }
+    lo.username.is_none() && lo.users.is_empty()
+}
+
+fn secret_matches(want: &str, given: Option<&str>) -> bool {
+    let given = given.unwrap_or_default();
+    if ["$2a$", "$2b$", "$2y$"].iter().any(|p| want.starts_with(p)) {
+        bcrypt::verify(given, want).unwrap_or(false)
+    } else {
+        crate::auth::constant_time_eq(want.as_bytes(), given.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(
+        lo: &LeafOptions,
+        user: Option<&str>,
+        pass: Option<&str>,
+        token: Option<&str>,
+    ) -> bool {
+        authorized(
+            lo,
+            user.map(String::from),
+            pass.map(String::from),
+            token.map(String::from),
+        )
+    }
+
+    #[test]
+    fn leaf_authorization_forms() {
+        let open = LeafOptions::default();
+        assert!(check(&open, None, None, None));
+        let token = LeafOptions {
+            token: Some("t".into()),
+            ..LeafOptions::default()
+        };
+        assert!(check(&token, None, None, Some("t")));
+        assert!(!check(&token, None, None, Some("x")));
+        let users = LeafOptions {
+            username: Some("a".into()),
+            password: Some("b".into()),
+            users: vec![("c".into(), bcrypt::hash("d", 4).expect("hash"))],
+            ..LeafOptions::default()
+        };
+        assert!(check(&users, Some("a"), Some("b"), None));
+        assert!(check(&users, Some("c"), Some("d"), None));
+        assert!(!check(&users, Some("c"), Some("b"), None));
+        assert!(!check(&users, Some("z"), Some("d"), None));
+        assert!(!check(&users, None, None, None));
+    }
 }

@@ -46,7 +46,7 @@ pub fn lds_subject(srv: &ServerState) -> Bytes {
 /// Runs a link whose handshake is done until it ends. `buf` holds bytes read
 /// after the handshake. Registers the link, tells the peer all local
 /// interest, and at the end removes the peer's interest and the registration.
-pub async fn run<R: AsyncRead + Unpin>(
+pub async fn run<R: AsyncRead + Unpin + Send + 'static>(
     srv: Arc<ServerState>,
     rec: Arc<LeafLink>,
     rd: R,
@@ -73,10 +73,25 @@ pub async fn run<R: AsyncRead + Unpin>(
         in_msgs: 0,
         in_bytes: 0,
         end: None,
+        trace: opts.trace,
     };
     let (interval, ping_max) = (opts.ping_interval, opts.ping_max);
     drop(opts);
-    let reason = link.read_loop(rd, buf, interval, ping_max).await;
+    // The reader runs on its own task so that a panic in it (a bug; peer
+    // input must never cause one) still ends here, with the cleanup below.
+    let reader = tokio::spawn(async move {
+        let reason = link.read_loop(rd, buf, interval, ping_max).await;
+        (reason, link.end)
+    });
+    let (reason, end) = match reader.await {
+        Ok(done) => done,
+        Err(e) => {
+            if e.is_panic() {
+                tracing::error!("{} leaf link task panicked", me.log());
+            }
+            (CloseReason::InternalError, None)
+        }
+    };
     me.out.close_with(reason, None);
     srv.leafs.remove(&me);
     let remote: Vec<Arc<Subscription>> = rec.remote.lock().drain().map(|(_, s)| s).collect();
@@ -96,7 +111,7 @@ pub async fn run<R: AsyncRead + Unpin>(
         final_reason.as_str(),
         rec.remote_name
     );
-    link.end.unwrap_or(LinkEnd::Closed(final_reason))
+    end.unwrap_or(LinkEnd::Closed(final_reason))
 }
 
 struct Link {
@@ -111,6 +126,8 @@ struct Link {
     in_msgs: u64,
     in_bytes: u64,
     end: Option<LinkEnd>,
+    /// `-V`: every op read is logged as nats-server traces it (`<<- [LS+ foo]`).
+    trace: bool,
 }
 
 impl Link {
@@ -207,6 +224,9 @@ impl Link {
     }
 
     fn apply(&mut self, op: LeafOp) -> Result<(), CloseReason> {
+        if self.trace {
+            trace_op(&self.me, &op);
+        }
         match op {
             LeafOp::Ping => self.fanout.send(&self.me, encode::PONG),
             LeafOp::Pong => {
@@ -326,4 +346,22 @@ impl Link {
             .close_with(CloseReason::ProtocolViolation, Some(&text));
         CloseReason::ProtocolViolation
     }
+}
+
+fn trace_op(me: &ConnShared, op: &LeafOp) {
+    let line = |frame: &Bytes, end: usize| {
+        String::from_utf8_lossy(frame.get(..end).unwrap_or_default().trim_ascii_end()).into_owned()
+    };
+    let text = match op {
+        LeafOp::Ping => "PING".to_string(),
+        LeafOp::Pong => "PONG".to_string(),
+        LeafOp::Ok => "+OK".to_string(),
+        LeafOp::Msg { frame, args, .. } => line(frame, args.payload_start),
+        LeafOp::Info { frame, .. }
+        | LeafOp::Connect { frame, .. }
+        | LeafOp::Err { frame, .. }
+        | LeafOp::Sub { frame, .. }
+        | LeafOp::Unsub { frame, .. } => line(frame, frame.len()),
+    };
+    tracing::trace!("{} <<- [{text}]", me.log());
 }

@@ -88,7 +88,7 @@ async fn dial_loop(srv: Arc<ServerState>, remote: LeafRemote, delay: Duration) {
         };
         // Jitter of up to a fifth of the wait, so leaves do not return in step.
         let jitter_ms = wait.as_millis() as usize / 5;
-        let wait = wait + Duration::from_millis(rng.below(jitter_ms.max(1)) as u64);
+        let wait = wait.saturating_add(Duration::from_millis(rng.below(jitter_ms.max(1)) as u64));
         tokio::time::sleep(wait).await;
     }
 }
@@ -97,7 +97,10 @@ async fn dial_loop(srv: Arc<ServerState>, remote: LeafRemote, delay: Duration) {
 /// doubling per failure, at most `MAX_BACKOFF` (and never below the delay).
 fn backoff(delay: Duration, failures: u32) -> Duration {
     let factor = 1u32 << failures.saturating_sub(1).min(5);
-    (delay * factor).min(MAX_BACKOFF.max(delay))
+    delay
+        .checked_mul(factor)
+        .unwrap_or(Duration::MAX)
+        .min(MAX_BACKOFF.max(delay))
 }
 
 async fn attempt(
@@ -171,5 +174,7 @@ mod tests {
         assert_eq!(backoff(d, 3), d * 4);
         assert_eq!(backoff(d, 50), MAX_BACKOFF);
         assert_eq!(backoff(Duration::from_secs(60), 3), Duration::from_secs(60));
+        let huge = Duration::from_secs(u64::MAX / 2);
+        assert_eq!(backoff(huge, 9), huge, "no overflow panic");
     }
 }

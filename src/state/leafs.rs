@@ -80,6 +80,7 @@ pub struct LeafLink {
 }
 
 impl LeafLink {
+    /// A link's record, created once its handshake is done.
     pub fn new(
         conn: Arc<ConnShared>,
         solicited: bool,
@@ -172,6 +173,7 @@ impl LeafLink {
 }
 
 impl LeafLinks {
+    /// Registers a link whose handshake is done (counted in `connects`).
     pub fn add(&self, link: Arc<LeafLink>) {
         let mut links = self.links.lock();
         links.push(link);
@@ -179,6 +181,7 @@ impl LeafLinks {
         self.connects.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Unregisters a closed link and folds its traffic into the totals.
     pub fn remove(&self, conn: &Arc<ConnShared>) {
         {
             let mut links = self.links.lock();
@@ -211,10 +214,12 @@ impl LeafLinks {
         }
     }
 
+    /// The links up now (a copy: no lock is held while using them).
     pub fn list(&self) -> Vec<Arc<LeafLink>> {
         self.links.lock().clone()
     }
 
+    /// How many links are up (`/varz` `leafnodes`), without the lock.
     pub fn count(&self) -> usize {
         self.up.load(Ordering::Relaxed)
     }

@@ -16,12 +16,16 @@ async fn natrium_hub_with_nats_server_leaf() {
         o.leafnodes = Some(LeafOptions {
             host: "127.0.0.1".into(),
             port: Some(lp),
+            users: vec![("leafy".into(), "pw".into())],
             ..LeafOptions::default()
         })
     });
+    // nats-server's leaf authenticates with the user in its URL.
     let Some(leaf) = Reference::start(
         free_port(),
-        &format!("leafnodes {{ remotes = [ {{ url: \"nats-leaf://127.0.0.1:{lp}\" }} ] }}"),
+        &format!(
+            "leafnodes {{ remotes = [ {{ url: \"nats-leaf://leafy:pw@127.0.0.1:{lp}\" }} ] }}"
+        ),
     ) else {
         eprintln!("nats-server not installed: leaf node test skipped");
         return;
@@ -195,8 +199,16 @@ async fn two_remotes_to_one_hub_are_a_loop_without_duplicates() {
         assert!(Instant::now() < deadline, "second remote never dialled");
         std::thread::sleep(Duration::from_millis(10));
     }
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(leaf.state.leafs.count(), 1);
+    // Under load the second link may still be settling: wait for exactly one.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while leaf.state.leafs.count() != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "{} links up after the loop",
+            leaf.state.leafs.count()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let h = connect(&hub.url()).await;
     let l = connect(&leaf.url()).await;
     let mut ls = l.subscribe("loop.>").await.expect("sub");

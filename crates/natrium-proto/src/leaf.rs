@@ -91,6 +91,7 @@ pub struct LeafParser {
 const MAX_ARGS: usize = 32;
 
 impl LeafParser {
+    /// A parser enforcing this server's control-line and payload limits.
     pub fn new(max_control_line: usize, max_payload: usize) -> Self {
         LeafParser {
             max_control_line,
