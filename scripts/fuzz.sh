@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs one AFL++ fuzz target for SECONDS (default 3600) on stable Rust.
 # Needs cargo-afl (`cargo install cargo-afl`; it builds AFL++ once).
-# Usage: scripts/fuzz.sh TARGET [SECONDS]   (TARGET: parser config connect subject sublist)
+# Usage: scripts/fuzz.sh TARGET [SECONDS]   (TARGET: parser config connect subject sublist leaf)
 # Findings land in target/fuzz/TARGET/default/crashes; copy each one to
 # fuzz/crashes/TARGET/ once fixed, so the replay test keeps it fixed.
 set -euo pipefail

@@ -7,9 +7,11 @@
 //! Owns only the checks (whole vs split parsing, models to compare against);
 //! must not hold any logic the server needs.
 
+mod leaf;
 mod parser;
 mod sublist;
 
+pub use leaf::leaf;
 pub use parser::parser;
 pub use sublist::sublist;
 
@@ -25,6 +27,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("connect", connect),
     ("subject", subject),
     ("sublist", sublist),
+    ("leaf", leaf),
 ];
 
 /// The config lexer, parser and the mapping to `Options`: any text gives a

@@ -102,18 +102,18 @@ impl LeafParser {
     /// Takes the next complete op off `buf`, `Ok(None)` if more bytes are needed.
     pub fn next_op(&mut self, buf: &mut BytesMut) -> Result<Option<LeafOp>, LeafError> {
         let limit = buf.len().min(self.max_control_line.saturating_add(2));
-        let Some(nl) = memchr::memchr(b'\n', &buf[..limit]) else {
+        let Some(nl) = memchr::memchr(b'\n', buf.get(..limit).unwrap_or_default()) else {
             if buf.len() > self.max_control_line.saturating_add(2) {
                 return Err(LeafError::ControlLineTooLong);
             }
             return Ok(None);
         };
-        let line_end = if nl > 0 && buf[nl - 1] == b'\r' {
+        let line_end = if nl > 0 && buf.get(nl - 1) == Some(&b'\r') {
             nl - 1
         } else {
             nl
         };
-        let line = &buf[..line_end];
+        let line = buf.get(..line_end).unwrap_or_default();
         let (op, rest_start) = split_op(line);
         let op = op.to_ascii_uppercase();
         match op.as_slice() {
@@ -123,13 +123,13 @@ impl LeafParser {
                 let need = nl + 1 + args.payload_len + 2;
                 if buf.len() < need {
                     let end = nl + 1 + args.payload_len;
-                    if buf.len() > end && buf[end] != b'\r' {
+                    if buf.len() > end && buf.get(end) != Some(&b'\r') {
                         return Err(LeafError::BadPayloadEnd);
                     }
                     return Ok(None);
                 }
                 let end = nl + 1 + args.payload_len;
-                if buf[end] != b'\r' || buf[end + 1] != b'\n' {
+                if buf.get(end..end + 2) != Some(b"\r\n".as_slice()) {
                     return Err(LeafError::BadPayloadEnd);
                 }
                 let frame = buf.split_to(need).freeze();
@@ -170,7 +170,7 @@ impl LeafParser {
 
     fn control(&self, op: &[u8], line: &[u8], rest: usize) -> Result<Ctl, LeafError> {
         let trimmed = trim_range(line, rest);
-        let text = || String::from_utf8_lossy(&line[trimmed.clone()]).into_owned();
+        let text = || String::from_utf8_lossy(at(line, &trimmed)).into_owned();
         match op {
             b"PING" => Ok(Ctl::Ping),
             b"PONG" => Ok(Ctl::Pong),
@@ -180,23 +180,27 @@ impl LeafParser {
             b"-ERR" => Ok(Ctl::Err(trimmed)),
             b"LS+" => {
                 let mut a: [Range<usize>; MAX_ARGS] = std::array::from_fn(|_| 0..0);
-                match split_args(line, rest, &mut a) {
-                    1 => Ok(Ctl::Sub(a[0].clone(), None)),
-                    3 => {
-                        let w = parse_size(&line[a[2].clone()])
+                let n = split_args(line, rest, &mut a);
+                match a.get(..n) {
+                    Some([subject]) => Ok(Ctl::Sub(subject.clone(), None)),
+                    Some([subject, queue, weight]) => {
+                        let w = parse_size(at(line, weight))
                             .and_then(|w| u32::try_from(w).ok())
                             .unwrap_or(1)
                             .max(1);
-                        Ok(Ctl::Sub(a[0].clone(), Some((a[1].clone(), w))))
+                        Ok(Ctl::Sub(subject.clone(), Some((queue.clone(), w))))
                     }
                     _ => Err(LeafError::BadSub(text())),
                 }
             }
             b"LS-" => {
                 let mut a: [Range<usize>; MAX_ARGS] = std::array::from_fn(|_| 0..0);
-                match split_args(line, rest, &mut a) {
-                    1 => Ok(Ctl::Unsub(a[0].clone(), None)),
-                    2 | 3 => Ok(Ctl::Unsub(a[0].clone(), Some(a[1].clone()))),
+                let n = split_args(line, rest, &mut a);
+                match a.get(..n) {
+                    Some([subject]) => Ok(Ctl::Unsub(subject.clone(), None)),
+                    Some([subject, queue] | [subject, queue, _]) => {
+                        Ok(Ctl::Unsub(subject.clone(), Some(queue.clone())))
+                    }
                     _ => Err(LeafError::BadUnsub(text())),
                 }
             }
@@ -214,9 +218,10 @@ impl LeafParser {
         let mut a: [Range<usize>; MAX_ARGS] = std::array::from_fn(|_| 0..0);
         let n = split_args(line, rest, &mut a);
         let listed = || {
-            let parts: Vec<String> = a[..n.min(MAX_ARGS)]
+            let parts: Vec<String> = a
                 .iter()
-                .map(|r| String::from_utf8_lossy(&line[r.clone()]).into_owned())
+                .take(n)
+                .map(|r| String::from_utf8_lossy(at(line, r)).into_owned())
                 .collect();
             format!("[{}]", parts.join(" "))
         };
@@ -230,16 +235,20 @@ impl LeafParser {
         }
         let mut reply = None;
         let mut queues = Vec::new();
+        let arg = |i: usize| a.get(i).cloned().unwrap_or(0..0);
+        // Between the subject and the sizes: a reply, or `+ reply queues…`
+        // or `| queues…`.
+        let middle = a.get(1..n - sizes).unwrap_or_default();
         if n == 2 + sizes {
-            reply = Some(a[1].clone());
+            reply = Some(arg(1));
         } else if n > 2 + sizes {
-            let ind = &line[a[1].clone()];
+            let ind = at(line, &arg(1));
             match ind {
                 b"+" => {
-                    reply = Some(a[2].clone());
-                    queues.extend(a[3..n - sizes].iter().cloned());
+                    reply = Some(arg(2));
+                    queues.extend(middle.iter().skip(2).cloned());
                 }
-                b"|" => queues.extend(a[2..n - sizes].iter().cloned()),
+                b"|" => queues.extend(middle.iter().skip(1).cloned()),
                 _ => {
                     return Err(LeafError::BadReplyIndicator(
                         String::from_utf8_lossy(ind).into_owned(),
@@ -247,10 +256,9 @@ impl LeafParser {
                 }
             }
         }
-        let size =
-            parse_size(&line[a[n - 1].clone()]).ok_or_else(|| LeafError::BadSize(listed()))?;
+        let size = parse_size(at(line, &arg(n - 1))).ok_or_else(|| LeafError::BadSize(listed()))?;
         let header_len = if hdr {
-            let h = parse_size(&line[a[n - 2].clone()])
+            let h = parse_size(at(line, &arg(n - 2)))
                 .filter(|h| *h <= size)
                 .ok_or_else(|| {
                     LeafError::BadHeaderSize(String::from_utf8_lossy(line).into_owned())
@@ -267,7 +275,7 @@ impl LeafParser {
         }
         Ok((
             PubArgs {
-                subject: a[0].clone(),
+                subject: arg(0),
                 reply,
                 header_len,
                 payload_start: 0,
@@ -296,24 +304,29 @@ fn is_blank(b: u8) -> bool {
 /// The op name and where its arguments start.
 fn split_op(line: &[u8]) -> (&[u8], usize) {
     let mut i = 0;
-    while i < line.len() && is_blank(line[i]) {
+    while line.get(i).is_some_and(|b| is_blank(*b)) {
         i += 1;
     }
     let start = i;
-    while i < line.len() && !is_blank(line[i]) {
+    while line.get(i).is_some_and(|b| !is_blank(*b)) {
         i += 1;
     }
-    (&line[start..i], i)
+    (line.get(start..i).unwrap_or_default(), i)
+}
+
+/// `line[r]`, empty if a range does not fit (it always should).
+fn at<'a>(line: &'a [u8], r: &Range<usize>) -> &'a [u8] {
+    line.get(r.clone()).unwrap_or_default()
 }
 
 /// The rest of the line without surrounding blanks.
 fn trim_range(line: &[u8], from: usize) -> Range<usize> {
     let mut s = from.min(line.len());
     let mut e = line.len();
-    while s < e && is_blank(line[s]) {
+    while s < e && line.get(s).is_some_and(|b| is_blank(*b)) {
         s += 1;
     }
-    while e > s && is_blank(line[e - 1]) {
+    while e > s && line.get(e - 1).is_some_and(|b| is_blank(*b)) {
         e -= 1;
     }
     s..e
@@ -325,14 +338,14 @@ fn split_args(line: &[u8], from: usize, out: &mut [Range<usize>]) -> usize {
     let mut n = 0;
     let mut i = from;
     loop {
-        while i < line.len() && is_blank(line[i]) {
+        while line.get(i).is_some_and(|b| is_blank(*b)) {
             i += 1;
         }
         if i >= line.len() {
             return n;
         }
         let start = i;
-        while i < line.len() && !is_blank(line[i]) {
+        while line.get(i).is_some_and(|b| !is_blank(*b)) {
             i += 1;
         }
         let Some(slot) = out.get_mut(n) else {

@@ -12,7 +12,6 @@ pub mod connect;
 pub mod encode;
 pub mod errors;
 pub mod info;
-#[allow(clippy::indexing_slicing, clippy::unwrap_used)] // checked slices follow the merge
 pub mod leaf;
 pub mod parser;
 pub mod server_ops;
