@@ -151,11 +151,12 @@ impl Dashboard {
         let c = srv.counts();
         let totals = (c.in_msgs, c.out_msgs, c.in_bytes, c.out_bytes);
         let clients = srv.clients();
-        let mut rows = Vec::with_capacity(clients.len());
-        let mut msgs = HashMap::with_capacity(clients.len());
+        // Snapshots first: the sampler's own lock stays a leaf lock.
+        let snaps: Vec<_> = clients.iter().map(|c| c.snapshot(false)).collect();
+        let mut rows = Vec::with_capacity(snaps.len());
+        let mut msgs = HashMap::with_capacity(snaps.len());
         let mut inner = self.inner.lock();
-        for conn in &clients {
-            let s = conn.snapshot(false);
+        for s in snaps {
             let total = s.in_msgs + s.out_msgs;
             let before = inner.last_msgs.get(&s.cid).copied().unwrap_or(total);
             msgs.insert(s.cid, total);
