@@ -175,7 +175,13 @@ fn wire_fuzz_keeps_server_and_canary_healthy() {
     let secs = env_u64("NATRIUM_WIRE_FUZZ_SECS", 8);
     let seed = env_u64("NATRIUM_WIRE_FUZZ_SEED", 0x5eed_f00d);
     let workers = env_u64("NATRIUM_WIRE_FUZZ_WORKERS", 12);
-    let server = TestServer::with(|o| o.max_payload = 64 * 1024);
+    let server = TestServer::with(|o| {
+        o.max_payload = 64 * 1024;
+        // The canary publisher only writes: on a long run the server's pings
+        // (every 2 min, two unanswered = stale) would close it. The fuzzing
+        // connections live milliseconds, so they are unaffected.
+        o.ping_interval = Duration::from_secs(24 * 3600);
+    });
     let addr = server.addr;
 
     let mut sub = server.raw();
