@@ -16,7 +16,7 @@ use crate::conn::sample::SAMPLE_EVERY;
 use super::deliver::Message;
 use super::handshake::auth_user_label;
 use super::read::{Close, Reader};
-use crate::conn::{CloseReason, ConnShared, SubEntry, SubRef, Subscription};
+use crate::conn::{CloseReason, ConnShared, SubRef, Subscription};
 use crate::protocol::errors::text;
 use crate::protocol::{encode, ConnectInfo, Op};
 use crate::subject;
@@ -212,15 +212,20 @@ impl Reader {
             ));
             return;
         }
-        if let Some(old) = self.subs.get(&sid) {
-            if !old.is_expired() {
-                self.ok();
-                return;
+        let held = {
+            let mut subs = self.me.subjects.lock();
+            let live = subs.get(&sid).map(|old| !old.is_expired());
+            if live == Some(false) {
+                subs.remove(&sid);
             }
-            self.subs.remove(&sid);
+            (live == Some(true), subs.len())
+        };
+        if held.0 {
+            self.ok();
+            return;
         }
         let max_subs = self.srv.opts().max_subscriptions;
-        if max_subs > 0 && self.subs.len() >= max_subs {
+        if max_subs > 0 && held.1 >= max_subs {
             tracing::error!("{} maximum subscriptions exceeded", self.me.log());
             self.send_err(text::MAX_SUBSCRIPTIONS);
             return;
@@ -240,12 +245,8 @@ impl Reader {
         {
             Ok(()) => {
                 self.me.num_subs.fetch_add(1, Ordering::Relaxed);
-                self.me
-                    .subjects
-                    .lock()
-                    .insert(sid.clone(), SubEntry::new(&sub));
+                self.me.subjects.lock().insert(sid, sub.clone());
                 self.srv.leafs.changed(&sub, true);
-                self.subs.insert(sid, sub);
                 self.ok();
             }
             Err(_) => self.send_err(text::INVALID_SUBJECT),
@@ -253,23 +254,21 @@ impl Reader {
     }
 
     fn on_unsub(&mut self, sid: &[u8], max: Option<u64>) {
-        if let Some(sub) = self.subs.get(sid) {
+        let found = self.me.subjects.lock().get(sid).cloned();
+        if let Some(sub) = found {
             match max {
                 Some(max) if max > 0 && sub.delivered.load(Ordering::Relaxed) < max => {
                     sub.max.store(max, Ordering::Relaxed);
                 }
-                _ => {
-                    if let Some(sub) = self.subs.remove(sid) {
-                        self.remove_from_sublist(&sub);
-                    }
-                }
+                _ => self.remove_from_sublist(&sub),
             }
         }
         self.ok();
     }
 
     fn remove_from_sublist(&self, sub: &Arc<Subscription>) {
-        self.me.subjects.lock().remove(&sub.sid);
+        let removed = self.me.subjects.lock().remove(&sub.sid);
+        drop(removed);
         if self
             .srv
             .sublist
@@ -285,8 +284,9 @@ impl Reader {
     /// list stay as they were, so `/connz?state=closed` shows them (as nats-server).
     /// Returns them so the caller decides when they are freed.
     pub(super) fn drop_subscriptions(&mut self) -> Vec<Arc<Subscription>> {
-        let mut dropped = Vec::with_capacity(self.subs.len());
-        for (_, sub) in self.subs.drain() {
+        let held: Vec<_> = self.me.subjects.lock().values().cloned().collect();
+        let mut dropped = Vec::with_capacity(held.len());
+        for sub in held {
             if self
                 .srv
                 .sublist

@@ -6,12 +6,11 @@
 //! the socket (the writer does) and must not wait on other connections beyond
 //! the bounded stall.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use super::auth::ConnAuth;
@@ -95,7 +94,6 @@ pub(super) struct Reader {
     pub(super) me: Arc<ConnShared>,
     pub(super) parser: Parser,
     pub(super) connect: ConnectInfo,
-    pub(super) subs: HashMap<Bytes, Arc<Subscription>>,
     pub(super) fanout: Fanout,
     pub(super) stall: Option<Arc<ConnShared>>,
     pub(super) pings_out: u32,
@@ -134,7 +132,6 @@ impl Reader {
             // Before CONNECT, nats-server's defaults apply (verbose and
             // pedantic on): a SUB or PUB sent first gets its +OK, as there.
             connect: ConnectInfo::default(),
-            subs: HashMap::new(),
             fanout: Fanout::new(seed),
             stall: None,
             pings_out: 0,

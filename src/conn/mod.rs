@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -58,37 +58,12 @@ pub struct ConnShared {
     pub delivery_filter: AtomicBool,
     /// Permission state publishers consult when the flags above are set.
     pub perms: SharedPerms,
-    /// sid → subscription, for `/connz?subs=…` and `/subsz`. Written on SUB/UNSUB
-    /// only; kept after close so closed connections still list theirs.
-    pub subjects: Mutex<HashMap<Bytes, SubEntry>>,
-}
-
-/// A client's monitoring record of one subscription. `sub` is weak: the map
-/// must not keep a subscription alive, nor through it this client (a cycle).
-pub struct SubEntry {
-    pub subject: Bytes,
-    pub queue: Option<Bytes>,
-    pub sub: Weak<Subscription>,
-}
-
-impl SubEntry {
-    pub fn new(sub: &Arc<Subscription>) -> Self {
-        SubEntry {
-            subject: sub.subject.clone(),
-            queue: sub.queue.clone(),
-            sub: Arc::downgrade(sub),
-        }
-    }
-
-    /// (messages delivered, auto-unsubscribe max); zeros once it is gone.
-    pub fn counts(&self) -> (u64, u64) {
-        self.sub.upgrade().map_or((0, 0), |s| {
-            (
-                s.delivered.load(Ordering::Relaxed),
-                s.max.load(Ordering::Relaxed),
-            )
-        })
-    }
+    /// sid → subscription: the connection's one sid map, used by its reader
+    /// (SUB/UNSUB), by auto-unsubscribe, and by `/connz?subs=…` and `/subsz`.
+    /// Kept after close so the closed record lists them; the strong
+    /// references (a cycle through `Subscription::client`) are dropped by
+    /// [`ConnShared::forget_subscriptions`] once that record is taken.
+    pub subjects: Mutex<HashMap<Bytes, Arc<Subscription>>>,
 }
 
 /// One subscription in a [`ConnSnapshot`].
@@ -160,6 +135,13 @@ impl ConnShared {
         }
     }
 
+    /// Drops the sid map's subscriptions (and with them the cycle back to
+    /// this connection) once the closed record has been taken.
+    pub fn forget_subscriptions(&self) {
+        let gone = std::mem::take(&mut *self.subjects.lock());
+        drop(gone);
+    }
+
     /// Copies what monitoring shows of this connection.
     pub fn snapshot(&self, with_subs: bool) -> ConnSnapshot {
         let (pending_bytes, (out_msgs, out_bytes), reason) = {
@@ -172,15 +154,12 @@ impl ConnShared {
             let map = self.subjects.lock();
             let mut list: Vec<SubSnapshot> = map
                 .iter()
-                .map(|(sid, e)| {
-                    let (msgs, max) = e.counts();
-                    SubSnapshot {
-                        sid: lossy(sid),
-                        subject: lossy(&e.subject),
-                        queue: e.queue.as_deref().map(lossy),
-                        msgs,
-                        max,
-                    }
+                .map(|(sid, s)| SubSnapshot {
+                    sid: lossy(sid),
+                    subject: lossy(&s.subject),
+                    queue: s.queue.as_deref().map(lossy),
+                    msgs: s.delivered.load(Ordering::Relaxed),
+                    max: s.max.load(Ordering::Relaxed),
                 })
                 .collect();
             list.sort_by(|a, b| (&a.subject, &a.sid).cmp(&(&b.subject, &b.sid)));

@@ -118,13 +118,16 @@ fn all_subs(server: &ServerState) -> Vec<SubDetail> {
     let mut out = Vec::new();
     for client in server.clients() {
         let subs = client.subjects.lock();
-        out.extend(subs.iter().map(|(sid, e)| {
-            let (msgs, max) = e.counts();
+        out.extend(subs.iter().map(|(sid, s)| {
+            let (msgs, max) = (
+                s.delivered.load(std::sync::atomic::Ordering::Relaxed),
+                s.max.load(std::sync::atomic::Ordering::Relaxed),
+            );
             SubDetail {
                 cid: client.cid,
                 sid: lossy(sid),
-                subject: lossy(&e.subject),
-                qgroup: e.queue.as_deref().map(lossy).unwrap_or_default(),
+                subject: lossy(&s.subject),
+                qgroup: s.queue.as_deref().map(lossy).unwrap_or_default(),
                 msgs,
                 max,
                 account: GLOBAL_ACCOUNT,

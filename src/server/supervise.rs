@@ -49,7 +49,7 @@ fn after_panic(state: &ServerState, conn: &Arc<ConnShared>) {
     conn.out.close_with(CloseReason::InternalError, None);
     let held: Vec<_> = {
         let subs = conn.subjects.lock();
-        subs.values().filter_map(|e| e.sub.upgrade()).collect()
+        subs.values().cloned().collect()
     };
     for sub in &held {
         if state

@@ -309,10 +309,11 @@ impl ServerState {
                 continue;
             }
             let subs = c.subjects.lock();
-            keys.extend(subs.values().filter_map(|e| {
-                let s = e.sub.upgrade().filter(|s| !s.is_expired())?;
-                Some(((e.subject.clone(), e.queue.clone()), sub_id(&s)))
-            }));
+            keys.extend(
+                subs.values()
+                    .filter(|s| !s.is_expired())
+                    .map(|s| ((s.subject.clone(), s.queue.clone()), sub_id(s))),
+            );
         }
         for l in self.leafs.list() {
             if !Arc::ptr_eq(&l.conn, link) {
@@ -378,6 +379,7 @@ impl ServerState {
             }
             closed.push_back(snap);
         }
+        client.forget_subscriptions();
         let t = &self.closed_totals;
         t.in_msgs
             .fetch_add(client.in_msgs.load(Ordering::Relaxed), Ordering::Relaxed);
