@@ -60,24 +60,10 @@ pub fn leaf(data: &[u8]) {
         1 => (48, 16),
         _ => (512, 0),
     };
-    let mut whole = Vec::new();
-    let mut p = LeafParser::new(max_line, max_payload);
-    let mut buf = BytesMut::from(stream);
-    drain(&mut p, &mut buf, max_payload, &mut whole);
-
-    let mut split = Vec::new();
-    let mut p = LeafParser::new(max_line, max_payload);
-    let mut buf = BytesMut::new();
-    let sizes = [a, b, c].map(|s| usize::from(s % 17) + 1);
-    let (mut at, mut i) = (0, 0);
-    while at < stream.len() {
-        let n = sizes[i % 3].min(stream.len() - at);
-        buf.extend_from_slice(&stream[at..at + n]);
-        at += n;
-        i += 1;
-        if !drain(&mut p, &mut buf, max_payload, &mut split) {
-            break;
-        }
-    }
-    assert_eq!(whole, split, "whole and split leaf parses differ");
+    crate::whole_equals_split(
+        stream,
+        [a, b, c],
+        || LeafParser::new(max_line, max_payload),
+        |p, buf, out| drain(p, buf, max_payload, out),
+    );
 }

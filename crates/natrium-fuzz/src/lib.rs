@@ -17,6 +17,38 @@ pub use sublist::sublist;
 
 use std::path::Path;
 
+use bytes::BytesMut;
+
+/// Runs a resumable parser over `stream` twice — all bytes at once, then fed
+/// in chunks of `sizes` (cycled; each 1..=17, chosen by the fuzzer) — and
+/// requires the same ops (and error) both ways. `drain` takes every complete
+/// op off the buffer into the list and says whether parsing may go on.
+pub(crate) fn whole_equals_split<P, T: PartialEq + std::fmt::Debug>(
+    stream: &[u8],
+    sizes: [u8; 3],
+    new: impl Fn() -> P,
+    drain: impl Fn(&mut P, &mut BytesMut, &mut Vec<T>) -> bool,
+) {
+    let mut whole = Vec::new();
+    drain(&mut new(), &mut BytesMut::from(stream), &mut whole);
+
+    let mut split = Vec::new();
+    let mut p = new();
+    let mut buf = BytesMut::new();
+    let sizes = sizes.map(|s| usize::from(s % 17) + 1);
+    let (mut at, mut i) = (0, 0);
+    while at < stream.len() {
+        let n = sizes[i % 3].min(stream.len() - at);
+        buf.extend_from_slice(&stream[at..at + n]);
+        at += n;
+        i += 1;
+        if !drain(&mut p, &mut buf, &mut split) {
+            break;
+        }
+    }
+    assert_eq!(whole, split, "whole and split parses differ");
+}
+
 /// A target body: panics on a finding.
 pub type Target = fn(&[u8]);
 
