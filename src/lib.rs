@@ -14,6 +14,7 @@
 //!    `leaf`: the leaf-node kind (dial, accept, link), on `client`'s fan-out;
 //! 5. `server`: listener, accept, supervision, lifecycle; `monitor`: HTTP.
 
+pub mod account;
 pub mod auth;
 pub mod client;
 pub mod config;

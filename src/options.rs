@@ -25,6 +25,69 @@ pub struct UserConfig {
     pub password: Option<String>,
     pub nkey: Option<String>,
     pub permissions: Option<Permissions>,
+    /// The account the user belongs to (`accounts { NAME { users } }`);
+    /// `None` is the global account `$G`.
+    pub account: Option<String>,
+}
+
+/// The global account: users and links outside any `accounts` block.
+pub const GLOBAL_ACCOUNT: &str = "$G";
+/// The system account's name when `system_account` is not set.
+pub const DEFAULT_SYSTEM_ACCOUNT: &str = "$SYS";
+
+/// Stream (one-way) or service (request/reply) export or import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShareKind {
+    Stream,
+    Service,
+}
+
+/// How many responses a service import's reply mapping lets through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ResponseType {
+    /// One response, then the mapping is gone.
+    #[default]
+    Singleton,
+    /// Any number of responses until the mapping times out.
+    Stream,
+    /// As `Stream`: a response in several messages.
+    Chunked,
+}
+
+/// One `exports = [ ... ]` entry of an account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportConfig {
+    pub kind: ShareKind,
+    pub subject: String,
+    /// `accounts = [ ... ]`: only these may import; `None` is public.
+    pub accounts: Option<Vec<String>>,
+    pub response: ResponseType,
+}
+
+/// One `imports = [ ... ]` entry of an account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportConfig {
+    pub kind: ShareKind,
+    /// The exporting account.
+    pub account: String,
+    /// The subject as the exporter names it.
+    pub subject: String,
+    /// Stream: the subject it arrives on here; service: the subject clients
+    /// here publish to (default: `subject`).
+    pub to: Option<String>,
+    /// Stream only: prepended (with a dot) to the exporter's subject.
+    pub prefix: Option<String>,
+    /// Where it was configured (`file:line:col`), for errors found later.
+    pub origin: String,
+}
+
+/// One `accounts { NAME { ... } }` entry (its users are in `Options::users`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AccountConfig {
+    pub name: String,
+    pub exports: Vec<ExportConfig>,
+    pub imports: Vec<ImportConfig>,
+    pub origin: String,
 }
 
 /// Publish/subscribe allow and deny lists of one user.
@@ -183,6 +246,10 @@ pub struct Options {
     pub tls: Option<TlsConfig>,
     /// Leaf nodes: `None` when the block is absent.
     pub leafnodes: Option<LeafOptions>,
+    /// `accounts { ... }`; `$G` and the system account exist without an entry.
+    pub accounts: Vec<AccountConfig>,
+    /// `system_account`; `None` means `$SYS`.
+    pub system_account: Option<String>,
 }
 
 impl Default for Options {
@@ -217,6 +284,8 @@ impl Default for Options {
             no_auth_user: None,
             tls: None,
             leafnodes: None,
+            accounts: Vec::new(),
+            system_account: None,
         }
     }
 }

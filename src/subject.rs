@@ -131,9 +131,58 @@ pub fn subject_matches(pattern: &[u8], subject: &[u8]) -> bool {
     subj.next().is_none()
 }
 
+/// True if every subject `inner` matches is also matched by `outer` (both
+/// may hold wildcards): `foo.bar` and `foo.*` are within `foo.>`, `>` is not.
+/// Decides whether an import is covered by an export.
+pub fn is_subset(inner: &[u8], outer: &[u8]) -> bool {
+    let mut inn = tokens(inner);
+    for otok in tokens(outer) {
+        let Some(itok) = inn.next() else {
+            return false;
+        };
+        match otok {
+            b">" => return true,
+            b"*" if itok != b">" => {}
+            _ if otok == itok && itok != b"*" && itok != b">" => {}
+            _ => return false,
+        }
+    }
+    inn.next().is_none()
+}
+
+/// True if some literal subject matches both patterns (account cycle checks).
+pub fn collide(a: &[u8], b: &[u8]) -> bool {
+    let (mut x, mut y) = (tokens(a), tokens(b));
+    loop {
+        match (x.next(), y.next()) {
+            (None, None) => return true,
+            (Some(b">"), _) | (_, Some(b">")) => return true,
+            (Some(p), Some(q)) if p == b"*" || q == b"*" || p == q => {}
+            _ => return false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subsets_and_collisions() {
+        assert!(is_subset(b"foo.bar", b"foo.>"));
+        assert!(is_subset(b"foo.*", b"foo.>"));
+        assert!(is_subset(b"foo.>", b"foo.>"));
+        assert!(is_subset(b"foo.bar", b"foo.*"));
+        assert!(!is_subset(b">", b"foo.>"));
+        assert!(!is_subset(b"foo.>", b"foo.*"));
+        assert!(!is_subset(b"foo", b"foo.>"));
+        assert!(!is_subset(b"foo.*", b"foo.bar"));
+        assert!(collide(b"foo.*", b"*.bar"));
+        assert!(collide(b">", b"a.b"));
+        assert!(collide(b"a.>", b"a.b.c"));
+        assert!(!collide(b"a.b", b"a.c"));
+        assert!(!collide(b"a.*", b"a.b.c"));
+    }
 
     #[test]
     fn subscribe_accepts_wildcards() {

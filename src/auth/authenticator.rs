@@ -13,7 +13,7 @@ use base64::Engine;
 
 use super::permissions::{CompiledPermissions, PermissionChecker};
 use super::AuthError;
-use crate::options::{Options, UserConfig};
+use crate::options::{Options, UserConfig, GLOBAL_ACCOUNT};
 use crate::protocol::connect::ConnectInfo;
 
 /// Random bytes in a nonce; 11 bytes encode to 15 base64url characters, like
@@ -27,6 +27,8 @@ const NONCE_RAW_LEN: usize = 11;
 pub struct AuthedUser {
     pub name: String,
     pub permissions: Option<Arc<CompiledPermissions>>,
+    /// The account the connection joins (`$G` outside any `accounts` block).
+    pub account: Arc<str>,
 }
 
 impl AuthedUser {
@@ -146,6 +148,7 @@ fn user_entry(
         let user = Arc::new(AuthedUser {
             name: nkey.clone(),
             permissions,
+            account: account_of(u),
         });
         by_nkey.insert(nkey.clone(), NkeyUser { key, user });
         return Ok(());
@@ -154,10 +157,15 @@ fn user_entry(
     let user = Arc::new(AuthedUser {
         name: name.clone(),
         permissions,
+        account: account_of(u),
     });
     let secret = u.password.as_deref().map(Secret::new);
     by_name.insert(name.clone(), PasswordUser { secret, user });
     Ok(())
+}
+
+fn account_of(u: &UserConfig) -> Arc<str> {
+    u.account.as_deref().unwrap_or(GLOBAL_ACCOUNT).into()
 }
 
 fn non_empty(s: &Option<String>) -> Option<&str> {
@@ -207,6 +215,7 @@ impl Authenticator {
             anonymous: Arc::new(AuthedUser {
                 name: String::new(),
                 permissions: None,
+                account: GLOBAL_ACCOUNT.into(),
             }),
         })
     }
@@ -284,6 +293,7 @@ impl Authenticator {
                 Ok(Arc::new(AuthedUser {
                     name: user.clone(),
                     permissions: None,
+                    account: GLOBAL_ACCOUNT.into(),
                 }))
             }
             Mode::Users {

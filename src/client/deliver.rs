@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::account::{Account, Route, SysRequest};
 use crate::conn::outbound::Appended;
 use crate::conn::{ConnShared, Delivery, Kind, SubRef};
 use crate::protocol::encode;
@@ -21,19 +22,58 @@ use crate::rand::XorShift64;
 use crate::state::ServerState;
 use crate::sublist::MatchResult;
 
-/// A parsed PUB/HPUB seen through its frame.
+/// A parsed PUB/HPUB seen through its frame; a message crossing into another
+/// account carries its mapped subject and reply beside the same frame.
 pub struct Message<'a> {
     pub frame: &'a Bytes,
     pub args: &'a PubArgs,
     /// From a leaf link: the queue groups (ranges into `frame`) the sender
     /// chose us for; only those get it (none: no queue group does).
     pub queue_filter: Option<&'a [Range<usize>]>,
+    /// Set when an import renamed the subject (instead of `args.subject`).
+    subject: Option<&'a [u8]>,
+    /// Set when an import replaced the reply (empty: none).
+    reply: Option<&'a [u8]>,
 }
 
-impl Message<'_> {
-    pub fn subject(&self) -> &[u8] {
-        &self.frame[self.args.subject.clone()]
+impl<'a> Message<'a> {
+    pub fn new(frame: &'a Bytes, args: &'a PubArgs) -> Self {
+        Message {
+            frame,
+            args,
+            queue_filter: None,
+            subject: None,
+            reply: None,
+        }
     }
+
+    /// Only the queue groups named by these ranges of the frame get it.
+    pub fn with_queue_filter(mut self, queues: &'a [Range<usize>]) -> Self {
+        self.queue_filter = Some(queues);
+        self
+    }
+
+    /// The same message under another subject and reply (an account import).
+    fn mapped<'b>(&'b self, subject: &'b [u8], reply: &'b [u8]) -> Message<'b> {
+        Message {
+            frame: self.frame,
+            args: self.args,
+            queue_filter: None,
+            subject: Some(subject),
+            reply: Some(reply),
+        }
+    }
+
+    pub fn subject(&self) -> &[u8] {
+        match self.subject {
+            Some(s) => s,
+            None => self
+                .frame
+                .get(self.args.subject.clone())
+                .unwrap_or_default(),
+        }
+    }
+
     fn wants_group(&self, name: &[u8]) -> bool {
         match self.queue_filter {
             None => true,
@@ -42,12 +82,19 @@ impl Message<'_> {
     }
 
     pub fn reply(&self) -> &[u8] {
+        if let Some(r) = self.reply {
+            return r;
+        }
         match &self.args.reply {
-            Some(r) => &self.frame[r.clone()],
+            Some(r) => self.frame.get(r.clone()).unwrap_or_default(),
             None => b"",
         }
     }
 }
+
+/// How many imports one message may cross (cycles are refused at load; this
+/// bounds what a reload race could still build).
+const MAX_ROUTE_HOPS: usize = 8;
 
 /// Per-reader fan-out state, reused for every message: the writers to wake at
 /// the end of the batch and a cheap random source for queue groups.
@@ -71,6 +118,9 @@ pub struct Fanout {
 
 #[derive(Default)]
 struct LastMatch {
+    /// The account matched in (by address): a leaf or client never changes
+    /// account, but routed publishes must not use another account's match.
+    account: usize,
     subject: Vec<u8>,
     generation: u64,
     result: Option<Arc<MatchResult<SubRef>>>,
@@ -120,28 +170,52 @@ impl Fanout {
         }
     }
 
-    /// Delivers `msg` to everyone interested; returns how many got it.
+    /// Delivers `msg` to everyone interested in `acc`, and across the
+    /// account's imports; returns how many got it.
     pub fn publish(
         &mut self,
         srv: &ServerState,
+        acc: &Arc<Account>,
         me: &Arc<ConnShared>,
         echo: bool,
         msg: &Message,
     ) -> usize {
         let subject = msg.subject();
-        let generation = srv.sublist.generation();
+        let generation = acc.sublist.generation();
+        let id = Arc::as_ptr(acc) as usize;
         let last = &mut self.last;
         let result = match &last.result {
-            Some(r) if last.generation == generation && last.subject == subject => r.clone(),
+            Some(r)
+                if last.generation == generation
+                    && last.account == id
+                    && last.subject == subject =>
+            {
+                r.clone()
+            }
             _ => {
-                let r = srv.sublist.match_subject(subject);
+                let r = acc.sublist.match_subject(subject);
                 last.subject.clear();
                 last.subject.extend_from_slice(subject);
                 last.generation = generation;
+                last.account = id;
                 last.result = Some(r.clone());
                 r
             }
         };
+        self.deliver_matches(srv, &result, me, echo, msg, 0)
+    }
+
+    /// Delivers `msg` to the subscribers of one match result; route
+    /// subscriptions (the internal client's) carry it into other accounts.
+    fn deliver_matches(
+        &mut self,
+        srv: &ServerState,
+        result: &MatchResult<SubRef>,
+        me: &Arc<ConnShared>,
+        echo: bool,
+        msg: &Message,
+        hops: usize,
+    ) -> usize {
         let mut delivered = 0;
         self.leaf_targets.clear();
         for sub in &result.plain {
@@ -149,7 +223,9 @@ impl Fanout {
             if Arc::ptr_eq(to, me) && (!echo || me.kind == Kind::Leaf) {
                 continue;
             }
-            if to.kind == Kind::Leaf {
+            if to.kind == Kind::Internal {
+                delivered += self.follow_route(srv, sub, msg, hops);
+            } else if to.kind == Kind::Leaf {
                 self.add_leaf_target(sub, None);
             } else if self.deliver_one(srv, sub, msg, &[]) {
                 delivered += 1;
@@ -196,6 +272,82 @@ impl Fanout {
         }
         self.leaf_targets = targets;
         delivered
+    }
+
+    /// Follows one route subscription: a stream or service import carries
+    /// the message into another account under its mapped subject; a response
+    /// goes back to the requester's account; a system request to its task.
+    fn follow_route(
+        &mut self,
+        srv: &ServerState,
+        sub: &SubRef,
+        msg: &Message,
+        hops: usize,
+    ) -> usize {
+        if hops >= MAX_ROUTE_HOPS {
+            return 0;
+        }
+        let Some(route) = srv.accounts.route(&sub.0.sid) else {
+            return 0;
+        };
+        let mut subject = Vec::new();
+        let internal = &srv.accounts.internal;
+        match &*route {
+            Route::Stream { to, map } => {
+                map.apply(msg.subject(), &mut subject);
+                let reply = msg.reply();
+                let m = msg.mapped(&subject, reply);
+                let r = to.sublist.match_subject(&subject);
+                self.deliver_matches(srv, &r, internal, true, &m, hops + 1)
+            }
+            Route::Service {
+                from,
+                to,
+                map,
+                response,
+            } => {
+                map.apply(msg.subject(), &mut subject);
+                let reply = match msg.reply() {
+                    b"" => None,
+                    r => match to.new_response(from, r, *response) {
+                        Some(mapped) => Some(mapped),
+                        None => return 0,
+                    },
+                };
+                let m = msg.mapped(&subject, reply.as_deref().unwrap_or_default());
+                let r = to.sublist.match_subject(&subject);
+                let n = self.deliver_matches(srv, &r, internal, true, &m, hops + 1);
+                if n == 0 {
+                    if let Some(mapped) = &reply {
+                        to.take_response(mapped);
+                    }
+                }
+                n
+            }
+            Route::Responses { acc } => {
+                let Some((to, reply)) = acc.take_response(msg.subject()) else {
+                    return 0;
+                };
+                let m = msg.mapped(&reply, b"");
+                let r = to.sublist.match_subject(&reply);
+                self.deliver_matches(srv, &r, internal, true, &m, hops + 1)
+            }
+            Route::System { kind, ping } => {
+                let Some(tx) = srv.accounts.system_tx.get() else {
+                    return 0;
+                };
+                let body = msg.args.payload_start + msg.args.header_len.unwrap_or(0)
+                    ..msg.args.payload_start + msg.args.payload_len;
+                let req = SysRequest {
+                    kind: *kind,
+                    ping: *ping,
+                    subject: Bytes::copy_from_slice(msg.subject()),
+                    reply: Bytes::copy_from_slice(msg.reply()),
+                    payload: msg.frame.slice(body),
+                };
+                usize::from(tx.try_send(req).is_ok())
+            }
+        }
     }
 
     /// One `LMSG` per link: a second match on the same link adds its queue
@@ -286,6 +438,8 @@ impl Fanout {
         }
         if last
             && srv
+                .accounts
+                .of(client)
                 .sublist
                 .remove(&sub.subject, sub.queue.as_deref(), subref)
                 .is_ok()
@@ -299,9 +453,9 @@ impl Fanout {
 
     /// Tells a requester nobody listens (no_responders): a 503 HMSG on `reply`
     /// to each of `me`'s own subscriptions matching it.
-    pub fn no_responders(&mut self, srv: &ServerState, me: &Arc<ConnShared>, msg: &Message) {
+    pub fn no_responders(&mut self, acc: &Account, me: &Arc<ConnShared>, msg: &Message) {
         let reply = msg.reply();
-        let result = srv.sublist.match_subject(reply);
+        let result = acc.sublist.match_subject(reply);
         for sub in result
             .plain
             .iter()
@@ -350,16 +504,8 @@ mod tests {
             panic!("not a PUB");
         };
         fanout.begin_batch(srv);
-        let delivered = fanout.publish(
-            srv,
-            me,
-            true,
-            &Message {
-                frame: &frame,
-                args: &args,
-                queue_filter: None,
-            },
-        );
+        let acc = srv.accounts.global().clone();
+        let delivered = fanout.publish(srv, &acc, me, true, &Message::new(&frame, &args));
         fanout.end_batch();
         delivered
     }
@@ -379,7 +525,9 @@ mod tests {
             max: AtomicU64::new(max),
             delivered: AtomicU64::new(delivered),
         });
-        srv.sublist
+        srv.accounts
+            .global()
+            .sublist
             .insert(&sub.subject, None, SubRef(sub.clone()))
             .expect("insert");
     }

@@ -26,6 +26,19 @@ impl Reader {
             let auth = self.srv.authenticator();
             match ConnAuth::authenticate(auth, info.clone(), self.auth.nonce.clone()).await {
                 Ok(user) => {
+                    let Some(acc) = self.srv.accounts.get(&user.account) else {
+                        tracing::error!(
+                            "{} authentication error - account {:?} not found",
+                            self.me.log(),
+                            user.account
+                        );
+                        return Err(Close(
+                            CloseReason::AuthenticationViolation,
+                            Some(text::AUTH_VIOLATION),
+                        ));
+                    };
+                    let _ = self.me.account.set(acc.clone());
+                    self.acc = acc;
                     self.auth.set_user(&self.me, user);
                     self.authed = true;
                     self.finish_connect(info);
@@ -57,9 +70,17 @@ impl Reader {
             return Ok(());
         }
         match ConnAuth::authenticate(auth, self.connect.clone(), self.auth.nonce.clone()).await {
-            Ok(user) => {
+            // A connection cannot change account: moved users reconnect.
+            Ok(user) if *user.account == *self.acc.name => {
                 self.auth.set_user(&self.me, user);
                 Ok(())
+            }
+            Ok(_) => {
+                tracing::info!("{} account changed by reload", self.me.log());
+                Err(Close(
+                    CloseReason::AuthenticationViolation,
+                    Some(text::AUTH_VIOLATION),
+                ))
             }
             Err(_) => {
                 tracing::info!("{} credentials no longer valid after reload", self.me.log());

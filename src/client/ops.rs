@@ -71,11 +71,7 @@ impl Reader {
                 if args.header_len.is_some() && !self.connect.headers {
                     return Err(Close(CloseReason::ProtocolViolation, None));
                 }
-                let msg = Message {
-                    frame: &frame,
-                    args: &args,
-                    queue_filter: None,
-                };
+                let msg = Message::new(&frame, &args);
                 self.on_pub(&msg);
                 Ok(())
             }
@@ -176,10 +172,10 @@ impl Reader {
         }
         let delivered = self
             .fanout
-            .publish(&self.srv, &self.me, self.connect.echo, msg);
+            .publish(&self.srv, &self.acc, &self.me, self.connect.echo, msg);
         self.fanout.sample = None;
         if delivered == 0 && self.connect.no_responders && !msg.reply().is_empty() {
-            self.fanout.no_responders(&self.srv, &self.me, msg);
+            self.fanout.no_responders(&self.acc, &self.me, msg);
         }
     }
 
@@ -239,7 +235,7 @@ impl Reader {
             delivered: AtomicU64::new(0),
         });
         match self
-            .srv
+            .acc
             .sublist
             .insert(&sub.subject, sub.queue.as_deref(), SubRef(sub.clone()))
         {
@@ -270,7 +266,7 @@ impl Reader {
         let removed = self.me.subjects.lock().remove(&sub.sid);
         drop(removed);
         if self
-            .srv
+            .acc
             .sublist
             .remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()))
             .is_ok()
@@ -288,7 +284,7 @@ impl Reader {
         let mut dropped = Vec::with_capacity(held.len());
         for sub in held {
             if self
-                .srv
+                .acc
                 .sublist
                 .remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()))
                 .is_ok()

@@ -15,6 +15,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use super::auth::ConnAuth;
 use super::deliver::Fanout;
+use crate::account::Account;
 use crate::conn::outbound::run_writer;
 use crate::conn::readbuf::ReadBuf;
 use crate::conn::{CloseReason, ConnShared, Subscription};
@@ -109,6 +110,9 @@ pub(super) struct Reader {
     pub(super) authed: bool,
     /// A CONNECT waiting for (possibly slow) credential checks.
     pub(super) pending_auth: Option<ConnectInfo>,
+    /// The account whose subject space its PUB and SUB use: `$G` until
+    /// CONNECT authenticates it into another.
+    pub(super) acc: Arc<Account>,
 }
 
 /// How handling an op ended the connection.
@@ -125,6 +129,10 @@ impl Reader {
         let trace = opts.trace;
         drop(opts);
         let seed = SEED.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed) ^ me.cid;
+        let acc = srv.accounts.global().clone();
+        if authed {
+            let _ = me.account.set(acc.clone());
+        }
         Reader {
             srv,
             me,
@@ -143,6 +151,7 @@ impl Reader {
             auth: ConnAuth::new(nonce),
             authed,
             pending_auth: None,
+            acc,
         }
     }
 

@@ -97,6 +97,8 @@ pub fn apply(value: &Value, opts: &mut Options) -> Result<Vec<String>> {
             "authorization" => authorization(e, opts, &mut warnings)?,
             "no_auth_user" => opts.no_auth_user = Some(string(e)?),
             "tls" => opts.tls = Some(tls(e, &mut warnings)?),
+            "accounts" => opts.accounts = super::accounts::accounts(e, opts, &mut warnings)?,
+            "system_account" | "system" => opts.system_account = Some(string(e)?),
             "leafnodes" | "leaf" => {
                 opts.leafnodes = Some(super::leaf::leafnodes(e, &mut warnings)?)
             }
@@ -104,6 +106,8 @@ pub fn apply(value: &Value, opts: &mut Options) -> Result<Vec<String>> {
             _ => warnings.push(unknown(e)),
         }
     }
+    super::accounts::check_users(map)?;
+    crate::account::check(opts)?;
     if opts.max_payload > opts.max_pending {
         let pos = payload_pos.or(pending_pos);
         if let Some(pos) = pos {
@@ -280,15 +284,18 @@ fn authorization(e: &Entry, opts: &mut Options, warnings: &mut Vec<String>) -> R
         let Value::Array(items) = &u.node.value else {
             return Err(wrong(u, "an array of users"));
         };
-        opts.users = items
+        let users = items
             .iter()
             .map(|n| user(n, default_perms.as_ref(), warnings))
-            .collect::<Result<_>>()?;
+            .collect::<Result<Vec<_>>>()?;
+        // Users of `accounts` blocks may already be there (either block may come first).
+        opts.users.retain(|u| u.account.is_some());
+        opts.users.extend(users);
     }
     Ok(())
 }
 
-fn user(
+pub(super) fn user(
     n: &Node,
     defaults: Option<&Permissions>,
     warnings: &mut Vec<String>,
@@ -319,7 +326,7 @@ fn user(
     Ok(u)
 }
 
-fn permissions(e: &Entry, warnings: &mut Vec<String>) -> Result<Permissions> {
+pub(super) fn permissions(e: &Entry, warnings: &mut Vec<String>) -> Result<Permissions> {
     let m = map(e)?;
     let mut p = Permissions::default();
     for a in &m.entries {

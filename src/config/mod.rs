@@ -15,6 +15,7 @@
 // Peer and file bytes reach this code: no unchecked indexing or unwrap (tests may).
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
 
+mod accounts;
 mod apply;
 mod duration;
 mod leaf;
@@ -54,6 +55,10 @@ pub enum ConfigError {
         key: String,
         reason: String,
     },
+    /// Accounts that do not fit together (an import of no export, a cycle);
+    /// the text names the entry's `file:line:col`.
+    #[error(transparent)]
+    Account(#[from] crate::account::AccountError),
 }
 
 /// Loads a config file into default `Options` (with `config_file` set), so `-c`

@@ -18,6 +18,9 @@ pub enum Kind {
     /// A leaf-node link: `LS+`/`LS-`/`LMSG` in, `LMSG` out, one per message
     /// per link (addressed by subject and the queue groups it may serve).
     Leaf,
+    /// The server's own client: owns the route subscriptions that carry
+    /// messages across accounts (`account`); never written to a socket.
+    Internal,
 }
 
 impl Kind {
@@ -26,6 +29,7 @@ impl Kind {
         match self {
             Kind::Client => "cid",
             Kind::Leaf => "lid",
+            Kind::Internal => "iid",
         }
     }
 
@@ -44,8 +48,12 @@ impl Kind {
         body_len: usize,
     ) {
         match (self, hdr) {
-            (Kind::Client, Some(h)) => encode::hmsg_line(out, subject, sid, reply, h, body_len),
-            (Kind::Client, None) => encode::msg_line(out, subject, sid, reply, body_len),
+            (Kind::Client | Kind::Internal, Some(h)) => {
+                encode::hmsg_line(out, subject, sid, reply, h, body_len)
+            }
+            (Kind::Client | Kind::Internal, None) => {
+                encode::msg_line(out, subject, sid, reply, body_len)
+            }
             (Kind::Leaf, hdr) => encode::lmsg_line(out, subject, reply, queues, hdr, body_len),
         }
     }

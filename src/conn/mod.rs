@@ -20,13 +20,14 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
 pub use outbound::{CloseReason, Delivery, Outbound};
 
+use crate::account::Account;
 use crate::sync::Mutex;
 
 /// What other connections may touch of a client: its outbound queue, the flags
@@ -64,6 +65,10 @@ pub struct ConnShared {
     /// references (a cycle through `Subscription::client`) are dropped by
     /// [`ConnShared::forget_subscriptions`] once that record is taken.
     pub subjects: Mutex<HashMap<Bytes, Arc<Subscription>>>,
+    /// The account it is in: set once, when it authenticates (a client) or
+    /// its link is bound (a leaf). Its subscriptions are in that account's
+    /// sublist. Only a handle: `conn` never calls into the account.
+    pub account: OnceLock<Arc<Account>>,
 }
 
 /// One subscription in a [`ConnSnapshot`].
@@ -97,6 +102,8 @@ pub struct ConnSnapshot {
     pub name: String,
     pub lang: String,
     pub version: String,
+    /// Its account's name (empty before it authenticated).
+    pub account: String,
     /// Set for closed connections.
     pub stop: Option<SystemTime>,
     pub reason: Option<&'static str>,
@@ -132,6 +139,7 @@ impl ConnShared {
             delivery_filter: AtomicBool::new(false),
             perms: SharedPerms::default(),
             subjects: Mutex::new(HashMap::new()),
+            account: OnceLock::new(),
         }
     }
 
@@ -185,6 +193,11 @@ impl ConnShared {
             name: meta.name,
             lang: meta.lang,
             version: meta.version,
+            account: self
+                .account
+                .get()
+                .map(|a| a.name.to_string())
+                .unwrap_or_default(),
             stop: None,
             reason: reason.map(|r| r.as_str()),
         }
@@ -204,6 +217,13 @@ impl ConnShared {
             kind: self.kind,
             id: self.cid,
         }
+    }
+
+    /// The account's name for monitoring and events (`$G` until bound).
+    pub fn account_name(&self) -> &str {
+        self.account
+            .get()
+            .map_or(crate::options::GLOBAL_ACCOUNT, |a| &a.name)
     }
 
     pub fn wants_headers(&self) -> bool {

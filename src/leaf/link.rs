@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use crate::account::Account;
 use crate::client::{Fanout, Message};
 use crate::conn::readbuf::ReadBuf;
 use crate::conn::{CloseReason, ConnShared, SubRef, Subscription};
@@ -53,6 +54,11 @@ pub async fn run<R: AsyncRead + Unpin + Send + 'static>(
     buf: BytesMut,
 ) -> LinkEnd {
     let me = rec.conn.clone();
+    // Bound by the dialler or acceptor (a remote's `account`); else `$G`.
+    let acc = me
+        .account
+        .get_or_init(|| srv.accounts.global().clone())
+        .clone();
     srv.leafs.add(rec.clone());
     rec.tell_all(|| {
         let mut interest = srv.interest_for_link(&me);
@@ -68,6 +74,7 @@ pub async fn run<R: AsyncRead + Unpin + Send + 'static>(
         srv: srv.clone(),
         me: me.clone(),
         rec: rec.clone(),
+        acc: acc.clone(),
         pings_out: 0,
         ping_sent: None,
         in_msgs: 0,
@@ -96,7 +103,7 @@ pub async fn run<R: AsyncRead + Unpin + Send + 'static>(
     srv.leafs.remove(&me);
     let remote: Vec<Arc<Subscription>> = rec.remote.lock().drain().map(|(_, s)| s).collect();
     for sub in &remote {
-        if srv
+        if acc
             .sublist
             .remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()))
             .is_ok()
@@ -118,6 +125,8 @@ struct Link {
     srv: Arc<ServerState>,
     me: Arc<ConnShared>,
     rec: Arc<LeafLink>,
+    /// The account the link is bound to: its interest and messages stay there.
+    acc: Arc<Account>,
     parser: LeafParser,
     fanout: Fanout,
     lds: Bytes,
@@ -274,7 +283,7 @@ impl Link {
                 let removed = self.rec.remote.lock().remove(&key);
                 if let Some(sub) = removed {
                     if self
-                        .srv
+                        .acc
                         .sublist
                         .remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()))
                         .is_ok()
@@ -290,12 +299,9 @@ impl Link {
             } => {
                 self.in_msgs += 1;
                 self.in_bytes += args.payload_len as u64;
-                let msg = Message {
-                    frame: &frame,
-                    args: &args,
-                    queue_filter: Some(&queues),
-                };
-                self.fanout.publish(&self.srv, &self.me, false, &msg);
+                let msg = Message::new(&frame, &args).with_queue_filter(&queues);
+                self.fanout
+                    .publish(&self.srv, &self.acc, &self.me, false, &msg);
             }
         }
         Ok(())
@@ -324,7 +330,7 @@ impl Link {
             delivered: AtomicU64::new(0),
         });
         if self
-            .srv
+            .acc
             .sublist
             .insert(&sub.subject, sub.queue.as_deref(), SubRef(sub.clone()))
             .is_ok()

@@ -11,7 +11,6 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::subsz::GLOBAL_ACCOUNT;
 use super::varz;
 use crate::state::ServerState;
 use crate::time as timefmt;
@@ -118,7 +117,7 @@ pub(crate) fn leafz(s: &ServerState) -> Leafz {
             serde_json::json!({
                 "name": l.remote_name,
                 "is_spoke": l.solicited,
-                "account": "$G",
+                "account": l.conn.account_name(),
                 "ip": c.ip,
                 "port": c.port,
                 "rtt": format!("{:?}", c.rtt),
@@ -144,7 +143,7 @@ pub(crate) fn accountz(s: &ServerState) -> Accountz {
         server_id: s.server_id.clone(),
         now: now(),
         system_account: "",
-        accounts: vec![GLOBAL_ACCOUNT],
+        accounts: vec!["$G"],
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use super::params::{bool_param, get, u64_param, usize_param, QueryMap};
-use super::subsz::{SubDetail, GLOBAL_ACCOUNT};
+use super::subsz::SubDetail;
 use super::MonitorError;
 use crate::conn::{ConnSnapshot, SubSnapshot};
 use crate::state::ServerState;
@@ -64,6 +64,9 @@ pub struct ConnInfo {
     pub lang: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub version: String,
+    /// Its account (nats-server names it for every authenticated client).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub account: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub subscriptions_list: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -257,6 +260,7 @@ fn sort(conns: &mut [ConnSnapshot], by: SortBy, now: SystemTime) {
 fn conn_info(c: ConnSnapshot, subs: SubsLevel, now: SystemTime) -> ConnInfo {
     let (lived, idle_for) = (lifetime(&c, now), idle(&c, now));
     let closed = c.stop.is_some();
+    let account = c.account.clone();
     ConnInfo {
         cid: c.cid,
         kind: "Client",
@@ -279,6 +283,7 @@ fn conn_info(c: ConnSnapshot, subs: SubsLevel, now: SystemTime) -> ConnInfo {
         name: c.name,
         lang: c.lang,
         version: c.version,
+        account: account.clone(),
         subscriptions_list: match subs {
             SubsLevel::List => c.subs.iter().map(|s| s.subject.clone()).collect(),
             _ => Vec::new(),
@@ -287,16 +292,16 @@ fn conn_info(c: ConnSnapshot, subs: SubsLevel, now: SystemTime) -> ConnInfo {
             SubsLevel::Detail => c
                 .subs
                 .into_iter()
-                .map(|s| detail(c.cid, closed, s))
+                .map(|s| detail(c.cid, closed, &account, s))
                 .collect(),
             _ => Vec::new(),
         },
     }
 }
 
-/// nats-server names the account (`$G`, the only one here) and drops `max`
-/// in the details it kept for a closed connection.
-fn detail(cid: u64, closed: bool, s: SubSnapshot) -> SubDetail {
+/// nats-server names the account and drops `max` only in the details it
+/// kept for a closed connection.
+fn detail(cid: u64, closed: bool, account: &str, s: SubSnapshot) -> SubDetail {
     SubDetail {
         cid,
         sid: s.sid,
@@ -304,6 +309,10 @@ fn detail(cid: u64, closed: bool, s: SubSnapshot) -> SubDetail {
         qgroup: s.queue.unwrap_or_default(),
         msgs: s.msgs,
         max: if closed { 0 } else { s.max },
-        account: if closed { GLOBAL_ACCOUNT } else { "" },
+        account: if closed {
+            account.to_string()
+        } else {
+            String::new()
+        },
     }
 }

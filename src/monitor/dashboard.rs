@@ -182,7 +182,7 @@ impl Dashboard {
             in_bytes: totals.2.saturating_sub(prev.2),
             out_bytes: totals.3.saturating_sub(prev.3),
             connections: clients.len(),
-            subscriptions: srv.sublist.count(),
+            subscriptions: srv.accounts.client_subscriptions(),
             slow_consumers: srv.slow_consumers.load(Ordering::Relaxed),
         };
         inner.last_totals = Some(totals);

@@ -16,7 +16,7 @@ use crate::time::since;
 /// Renders every metric, each with `# HELP` and `# TYPE` lines.
 pub(crate) fn render(mon: &Monitor) -> String {
     let v = varz::collect(mon);
-    let stats = mon.server.sublist.stats();
+    let stats = mon.server.accounts.stats();
     let label = format!("{{server_id=\"{}\"}}", escape(&v.server_id));
     let uptime = since(SystemTime::now(), mon.server.start).as_secs_f64();
     let mut out = String::with_capacity(4096);

@@ -11,7 +11,8 @@ use serde::Serialize;
 
 use super::params::{bool_param, get, usize_param, QueryMap};
 use super::MonitorError;
-use crate::conn::SubRef;
+use crate::account::Account;
+use crate::conn::{Kind, SubRef};
 use crate::state::ServerState;
 use crate::sublist::SublistStats;
 use crate::time::rfc3339;
@@ -48,14 +49,10 @@ pub struct SubDetail {
     /// `UNSUB <sid> <max>` limit, omitted when unlimited.
     #[serde(skip_serializing_if = "is_zero")]
     pub max: u64,
-    /// `$G` where nats-server names the account; empty (omitted) where it
-    /// does not.
-    #[serde(skip_serializing_if = "str::is_empty")]
-    pub account: &'static str,
+    /// The subscriber's account (`$G` outside any `accounts` block).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub account: String,
 }
-
-/// The one account of a server without accounts, as nats-server names it.
-pub const GLOBAL_ACCOUNT: &str = "$G";
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
@@ -68,6 +65,8 @@ pub(crate) struct SubszOptions {
     pub offset: usize,
     pub limit: usize,
     pub test: Option<String>,
+    /// `acc=`: only this account's subscriptions (and `test=` matched in it).
+    pub acc: Option<String>,
 }
 
 impl SubszOptions {
@@ -87,16 +86,21 @@ impl SubszOptions {
             offset: usize_param(q, "offset", 0)?,
             limit,
             test,
+            acc: get(q, "acc").map(str::to_string),
         })
     }
 }
 
 /// Builds `/subsz`. `test=` implies the list (it is what the filter is for).
 pub(crate) fn collect(server: &ServerState, o: &SubszOptions) -> Subsz {
-    let stats = server.sublist.stats();
+    let acc = o.acc.as_deref().and_then(|a| server.accounts.get(a));
+    let stats = match &acc {
+        Some(a) => a.sublist.stats(),
+        None => server.accounts.stats(),
+    };
     let mut list = match &o.test {
-        Some(subject) => matching(server, subject),
-        None if o.subs => all_subs(server),
+        Some(subject) => matching(acc.as_ref().unwrap_or(server.accounts.global()), subject),
+        None if o.subs => all_subs(server, o.acc.as_deref()),
         None => Vec::new(),
     };
     list.sort();
@@ -114,9 +118,13 @@ pub(crate) fn collect(server: &ServerState, o: &SubszOptions) -> Subsz {
 }
 
 /// Every live subscription, from the clients' sid maps.
-fn all_subs(server: &ServerState) -> Vec<SubDetail> {
+fn all_subs(server: &ServerState, acc: Option<&str>) -> Vec<SubDetail> {
     let mut out = Vec::new();
     for client in server.clients() {
+        let account = client.account_name();
+        if acc.is_some_and(|a| a != account) {
+            continue;
+        }
         let subs = client.subjects.lock();
         out.extend(subs.iter().map(|(sid, s)| {
             let (msgs, max) = (
@@ -130,7 +138,7 @@ fn all_subs(server: &ServerState) -> Vec<SubDetail> {
                 qgroup: s.queue.as_deref().map(lossy).unwrap_or_default(),
                 msgs,
                 max,
-                account: GLOBAL_ACCOUNT,
+                account: account.to_string(),
             }
         }));
     }
@@ -138,10 +146,16 @@ fn all_subs(server: &ServerState) -> Vec<SubDetail> {
 }
 
 /// Subscriptions a publish to `subject` would reach (every queue member).
-fn matching(server: &ServerState, subject: &str) -> Vec<SubDetail> {
-    let result = server.sublist.match_subject(subject.as_bytes());
+fn matching(acc: &Account, subject: &str) -> Vec<SubDetail> {
+    let result = acc.sublist.match_subject(subject.as_bytes());
     let members = result.queues.iter().flat_map(|q| q.members.iter());
-    result.plain.iter().chain(members).map(detail).collect()
+    result
+        .plain
+        .iter()
+        .chain(members)
+        .filter(|s| s.0.client.kind != Kind::Internal)
+        .map(detail)
+        .collect()
 }
 
 fn detail(s: &SubRef) -> SubDetail {
@@ -154,7 +168,7 @@ fn detail(s: &SubRef) -> SubDetail {
         qgroup: sub.queue.as_deref().map(lossy).unwrap_or_default(),
         msgs: sub.delivered.load(Relaxed),
         max: sub.max.load(Relaxed),
-        account: GLOBAL_ACCOUNT,
+        account: sub.client.account_name().to_string(),
     }
 }
 

@@ -156,7 +156,7 @@ pub(crate) fn collect(mon: &Monitor) -> Varz {
         in_bytes: counts.in_bytes,
         out_bytes: counts.out_bytes,
         slow_consumers: slow,
-        subscriptions: s.sublist.count() as u64,
+        subscriptions: s.accounts.client_subscriptions() as u64,
         http_req_stats: mon.req_stats(),
         config_load_time: rfc3339(s.config_load_time()),
         slow_consumer_stats: SlowConsumersStats {

@@ -53,6 +53,8 @@ fn after_panic(state: &ServerState, conn: &Arc<ConnShared>) {
     };
     for sub in &held {
         if state
+            .accounts
+            .of(conn)
             .sublist
             .remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()))
             .is_ok()
@@ -120,7 +122,9 @@ mod tests {
         };
         let mut healthy = connect(b"CONNECT {}\r\nSUB ok 1\r\nPING\r\n");
         let mut bad = connect(b"CONNECT {}\r\nSUB a 1\r\nSUB b 2\r\nPING\r\n");
-        wait_until("three subscriptions", || state.sublist.count() == 2 + 1);
+        wait_until("three subscriptions", || {
+            state.accounts.client_subscriptions() == 2 + 1
+        });
         let mut script = b"PUB ".to_vec();
         script.extend_from_slice(FAULT_PANIC_SUBJECT);
         script.extend_from_slice(b" 1\r\nx\r\n");
@@ -130,7 +134,9 @@ mod tests {
         // unregistered and recorded as closed with a reason.
         let mut sink = Vec::new();
         let _ = bad.read_to_end(&mut sink);
-        wait_until("interest removed", || state.sublist.count() == 1);
+        wait_until("interest removed", || {
+            state.accounts.client_subscriptions() == 1
+        });
         wait_until("unregistered", || state.num_connections() == 1);
         let closed = state.closed_connections();
         assert_eq!(closed.len(), 1);

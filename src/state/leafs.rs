@@ -230,8 +230,9 @@ impl LeafLinks {
         if self.count() == 0 {
             return;
         }
+        let account = sub.client.account_name();
         for link in self.list() {
-            if !Arc::ptr_eq(&link.conn, &sub.client) {
+            if !Arc::ptr_eq(&link.conn, &sub.client) && link.conn.account_name() == account {
                 link.note(sub, added);
             }
         }

@@ -21,11 +21,11 @@ mod leafs;
 
 pub use leafs::{sub_id, InterestKey, LeafLink, LeafLinks, LeafTraffic, SubId};
 
+use crate::account::Accounts;
 use crate::auth::Authenticator;
-use crate::conn::{CloseReason, ConnShared, ConnSnapshot, SubRef};
-use crate::options::Options;
+use crate::conn::{CloseReason, ConnShared, ConnSnapshot};
+use crate::options::{Options, DEFAULT_SYSTEM_ACCOUNT};
 use crate::protocol::ServerInfo;
-use crate::sublist::Sublist;
 use crate::sync::{Mutex, MutexGuard};
 use crate::time::unix_nanos;
 
@@ -48,6 +48,8 @@ pub enum ServerError {
     ReloadImmutable(&'static str),
     #[error("config reload: max_payload {payload} is over max_pending {pending}")]
     ReloadInvalid { payload: usize, pending: usize },
+    #[error(transparent)]
+    Account(#[from] crate::account::AccountError),
     #[error("cannot make a server id: {0}")]
     Random(#[from] crate::rand::RandError),
 }
@@ -66,7 +68,8 @@ pub struct ServerState {
     opts: ArcSwap<Options>,
     /// Read on every delivery: kept outside `opts` so it costs one relaxed load.
     max_pending: AtomicUsize,
-    pub sublist: Sublist<SubRef>,
+    /// Every account, each with its own matching engine.
+    pub accounts: Accounts,
     pub server_id: String,
     info_prefix: ArcSwap<Vec<u8>>,
     clients: Mutex<HashMap<u64, Arc<ConnShared>>>,
@@ -117,6 +120,7 @@ impl ServerState {
         let server_id = make_server_id()?;
         let auth = Authenticator::from_options(&opts)?;
         warn_plaintext(&auth);
+        let accounts = Accounts::new(&opts)?;
         let tls = match &opts.tls {
             Some(t) => Some(crate::tls::acceptor(t)?),
             None => None,
@@ -128,7 +132,7 @@ impl ServerState {
             reload_tx,
             max_pending: AtomicUsize::new(opts.max_pending),
             opts: ArcSwap::from_pointee(opts),
-            sublist: Sublist::new(),
+            accounts,
             server_id,
             info_prefix: ArcSwap::from_pointee(Vec::new()),
             clients: Mutex::new(HashMap::new()),
@@ -200,8 +204,17 @@ impl ServerState {
                 pending: new.max_pending,
             });
         }
+        let sys = new
+            .system_account
+            .as_deref()
+            .unwrap_or(DEFAULT_SYSTEM_ACCOUNT);
+        if *self.accounts.system().name != *sys {
+            return Err(ServerError::ReloadImmutable("system_account"));
+        }
         let auth = Authenticator::from_options(&new)?;
+        crate::account::check(&new)?;
         warn_plaintext(&auth);
+        self.accounts.configure(&new)?;
         let mut new = new;
         new.port = old.port;
         drop(old);
@@ -304,8 +317,9 @@ impl ServerState {
     /// A closing client is skipped: its interest is being removed.
     pub fn interest_for_link(&self, link: &Arc<ConnShared>) -> Vec<(InterestKey, SubId)> {
         let mut keys = Vec::new();
+        let account = link.account_name();
         for c in self.clients() {
-            if c.out.lock().is_closing() {
+            if c.account_name() != account || c.out.lock().is_closing() {
                 continue;
             }
             let subs = c.subjects.lock();
@@ -316,7 +330,7 @@ impl ServerState {
             );
         }
         for l in self.leafs.list() {
-            if !Arc::ptr_eq(&l.conn, link) {
+            if !Arc::ptr_eq(&l.conn, link) && l.conn.account_name() == account {
                 keys.extend(l.remote_interest());
             }
         }
@@ -388,6 +402,15 @@ impl ServerState {
         let (msgs, bytes) = client.out.lock().out_counts();
         t.out_msgs.fetch_add(msgs, Ordering::Relaxed);
         t.out_bytes.fetch_add(bytes, Ordering::Relaxed);
+        if let Some(acc) = client.account.get() {
+            let a = &acc.closed;
+            a.in_msgs
+                .fetch_add(client.in_msgs.load(Ordering::Relaxed), Ordering::Relaxed);
+            a.in_bytes
+                .fetch_add(client.in_bytes.load(Ordering::Relaxed), Ordering::Relaxed);
+            a.out_msgs.fetch_add(msgs, Ordering::Relaxed);
+            a.out_bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
         tracing::debug!(
             "{} Client connection closed: {}",
             client.log(),

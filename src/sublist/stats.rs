@@ -25,3 +25,30 @@ pub struct SublistStats {
     /// Mean fan-out among cached results.
     pub avg_fanout: f64,
 }
+
+impl SublistStats {
+    /// Folds another engine's counters in (a server of several accounts
+    /// reports one `/subsz` over all of them, as nats-server).
+    pub fn merge(&mut self, o: &SublistStats) {
+        let hits =
+            self.cache_hit_rate * self.num_matches as f64 + o.cache_hit_rate * o.num_matches as f64;
+        let fan =
+            self.avg_fanout * f64::from(self.num_cache) + o.avg_fanout * f64::from(o.num_cache);
+        self.num_subscriptions = self.num_subscriptions.saturating_add(o.num_subscriptions);
+        self.num_cache = self.num_cache.saturating_add(o.num_cache);
+        self.num_inserts += o.num_inserts;
+        self.num_removes += o.num_removes;
+        self.num_matches += o.num_matches;
+        self.max_fanout = self.max_fanout.max(o.max_fanout);
+        self.cache_hit_rate = if self.num_matches == 0 {
+            0.0
+        } else {
+            hits / self.num_matches as f64
+        };
+        self.avg_fanout = if self.num_cache == 0 {
+            0.0
+        } else {
+            fan / f64::from(self.num_cache)
+        };
+    }
+}

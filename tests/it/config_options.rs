@@ -394,6 +394,7 @@ fn realistic_config_file_loads_into_options() {
             user: Some("admin".into()),
             password: Some("admin-secret".into()),
             nkey: None,
+            account: None,
             permissions: Some(Permissions {
                 publish_allow: Some(vec![">".into()]),
                 subscribe_allow: Some(vec![">".into()]),
@@ -404,6 +405,7 @@ fn realistic_config_file_loads_into_options() {
             user: Some("app".into()),
             password: Some("app-secret".into()),
             nkey: None,
+            account: None,
             permissions: Some(Permissions {
                 publish_allow: Some(vec!["orders.>".into()]),
                 publish_deny: Some(vec!["orders.internal.>".into()]),

@@ -19,6 +19,7 @@ fn user(name: &str, pass: &str, permissions: Option<Permissions>) -> UserConfig 
         password: Some(pass.into()),
         nkey: None,
         permissions,
+        account: None,
     }
 }
 

@@ -57,7 +57,7 @@ fn assert_cut(server: &TestServer, stuck: &mut Raw, reason: &str, remaining: usi
         closed.iter().map(|c| c.reason).collect::<Vec<_>>()
     );
     assert_eq!(
-        server.state.sublist.count(),
+        server.state.accounts.client_subscriptions(),
         0,
         "its interest was not removed"
     );

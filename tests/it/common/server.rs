@@ -55,7 +55,14 @@ impl TestServer {
     /// SUB has been applied): async-nats `flush` alone does not guarantee it.
     pub fn wait_for_interest(&self, subject: &[u8]) {
         let deadline = Instant::now() + Duration::from_secs(5);
-        while self.state.sublist.match_subject(subject).is_empty() {
+        while self
+            .state
+            .accounts
+            .global()
+            .sublist
+            .match_subject(subject)
+            .is_empty()
+        {
             assert!(
                 Instant::now() < deadline,
                 "no interest in {subject:?} after 5 s"

@@ -1,0 +1,236 @@
+//! Routes: internal subscriptions that carry a message from one account's
+//! subject space into another (stream and service imports, the replies of
+//! service imports) or to the system account's request handler.
+//!
+//! Owns the route table (route subscription sid → what to do) and its
+//! installation from the configuration; `client::deliver` follows a route
+//! when a match hits a subscription of the internal client. Must not deliver.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+
+use super::check::{import_map, local_subject};
+use super::{Account, AccountError, SubjectMap};
+use crate::conn::{ConnShared, SubRef, Subscription};
+use crate::options::{Options, ResponseType, ShareKind};
+use crate::subject::is_subset;
+use crate::sync::Mutex;
+
+/// What the system account answers (`$SYS.REQ.SERVER.…`), as nats-server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SystemKind {
+    Statsz,
+    Varz,
+    Connz,
+    Subsz,
+    Healthz,
+    Leafz,
+    Accountz,
+    Routez,
+    Gatewayz,
+    Jsz,
+    Idz,
+}
+
+impl SystemKind {
+    /// Every request kind and the subject token naming it.
+    pub const ALL: [(SystemKind, &'static str); 11] = [
+        (SystemKind::Statsz, "STATSZ"),
+        (SystemKind::Varz, "VARZ"),
+        (SystemKind::Connz, "CONNZ"),
+        (SystemKind::Subsz, "SUBSZ"),
+        (SystemKind::Healthz, "HEALTHZ"),
+        (SystemKind::Leafz, "LEAFZ"),
+        (SystemKind::Accountz, "ACCOUNTZ"),
+        (SystemKind::Routez, "ROUTEZ"),
+        (SystemKind::Gatewayz, "GATEWAYZ"),
+        (SystemKind::Jsz, "JSZ"),
+        (SystemKind::Idz, "IDZ"),
+    ];
+}
+
+/// One `$SYS.REQ.…` request handed to the system task.
+#[derive(Debug)]
+pub struct SysRequest {
+    pub kind: SystemKind,
+    /// The request's subject (`$SYS.REQ.SERVER.<id>.VARZ`, …).
+    pub subject: Bytes,
+    /// Sent to every server (`PING…`): the body may filter which answer.
+    pub ping: bool,
+    pub reply: Bytes,
+    pub payload: Bytes,
+}
+
+/// What a match on a route subscription does.
+pub enum Route {
+    /// Stream import: re-published into `to` under the mapped subject.
+    Stream { to: Arc<Account>, map: SubjectMap },
+    /// Service import: forwarded into the exporter `to`, the reply replaced
+    /// by a `_R_.…` subject that leads back.
+    Service {
+        /// The importer, where the answer goes back to.
+        from: Arc<Account>,
+        to: Arc<Account>,
+        map: SubjectMap,
+        response: ResponseType,
+    },
+    /// `_R_.>` in an account that exports services: answers go back.
+    Responses { acc: Arc<Account> },
+    /// A system account request.
+    System { kind: SystemKind, ping: bool },
+}
+
+struct Installed {
+    acc: Arc<Account>,
+    sub: SubRef,
+    fixed: bool,
+}
+
+/// Route subscriptions by sid, and what was installed where.
+#[derive(Default)]
+pub(super) struct RouteTable {
+    by_sid: ArcSwap<HashMap<Bytes, Arc<Route>>>,
+    installed: Mutex<Vec<Installed>>,
+    next: AtomicU64,
+}
+
+impl RouteTable {
+    /// Route subscriptions installed now.
+    pub(super) fn len(&self) -> usize {
+        self.installed.lock().len()
+    }
+
+    pub(super) fn get(&self, sid: &[u8]) -> Option<Arc<Route>> {
+        self.by_sid.load().get(sid).cloned()
+    }
+
+    fn subscribe(
+        &self,
+        acc: &Arc<Account>,
+        internal: &Arc<ConnShared>,
+        subject: &str,
+    ) -> Option<SubRef> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let sub = SubRef(Arc::new(Subscription {
+            client: internal.clone(),
+            subject: Bytes::copy_from_slice(subject.as_bytes()),
+            queue: None,
+            sid: Bytes::from(format!("r{n}")),
+            max: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+        }));
+        acc.sublist.insert(&sub.0.subject, None, sub.clone()).ok()?;
+        Some(sub)
+    }
+
+    pub(super) fn add_fixed(
+        &self,
+        acc: &Arc<Account>,
+        internal: &Arc<ConnShared>,
+        subject: &str,
+        route: Route,
+    ) {
+        let mut installed = self.installed.lock();
+        let Some(sub) = self.subscribe(acc, internal, subject) else {
+            return;
+        };
+        let mut table = HashMap::clone(&self.by_sid.load());
+        table.insert(sub.0.sid.clone(), Arc::new(route));
+        self.by_sid.store(Arc::new(table));
+        installed.push(Installed {
+            acc: acc.clone(),
+            sub,
+            fixed: true,
+        });
+    }
+
+    /// Replaces the configured routes with those of `opts` over `accounts`.
+    pub(super) fn install(
+        &self,
+        accounts: &HashMap<String, Arc<Account>>,
+        internal: &Arc<ConnShared>,
+        opts: &Options,
+    ) -> Result<(), AccountError> {
+        let mut planned: Vec<(Arc<Account>, String, Route)> = Vec::new();
+        for cfg in &opts.accounts {
+            let Some(importer) = accounts.get(&cfg.name) else {
+                continue;
+            };
+            for i in &cfg.imports {
+                let Some(exporter) = accounts.get(&i.account) else {
+                    continue;
+                };
+                let map = import_map(i)?;
+                match i.kind {
+                    ShareKind::Stream => planned.push((
+                        exporter.clone(),
+                        i.subject.clone(),
+                        Route::Stream {
+                            to: importer.clone(),
+                            map,
+                        },
+                    )),
+                    ShareKind::Service => {
+                        let response = opts
+                            .accounts
+                            .iter()
+                            .find(|a| a.name == i.account)
+                            .and_then(|a| {
+                                a.exports.iter().find(|e| {
+                                    e.kind == ShareKind::Service
+                                        && is_subset(i.subject.as_bytes(), e.subject.as_bytes())
+                                })
+                            })
+                            .map(|e| e.response)
+                            .unwrap_or_default();
+                        planned.push((
+                            importer.clone(),
+                            local_subject(i),
+                            Route::Service {
+                                from: importer.clone(),
+                                to: exporter.clone(),
+                                map,
+                                response,
+                            },
+                        ));
+                    }
+                }
+            }
+            if cfg.exports.iter().any(|e| e.kind == ShareKind::Service) {
+                planned.push((
+                    importer.clone(),
+                    "_R_.>".to_string(),
+                    Route::Responses {
+                        acc: importer.clone(),
+                    },
+                ));
+            }
+        }
+        let mut installed = self.installed.lock();
+        let mut table = HashMap::clone(&self.by_sid.load());
+        installed.retain(|r| {
+            if r.fixed {
+                return true;
+            }
+            let _ = r.acc.sublist.remove(&r.sub.0.subject, None, &r.sub);
+            table.remove(&r.sub.0.sid);
+            false
+        });
+        for (acc, subject, route) in planned {
+            if let Some(sub) = self.subscribe(&acc, internal, &subject) {
+                table.insert(sub.0.sid.clone(), Arc::new(route));
+                installed.push(Installed {
+                    acc,
+                    sub,
+                    fixed: false,
+                });
+            }
+        }
+        self.by_sid.store(Arc::new(table));
+        Ok(())
+    }
+}
