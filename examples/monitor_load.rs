@@ -47,7 +47,7 @@ async fn run(window: Duration, rounds: u64, idle: u64) -> std::io::Result<()> {
     tokio::spawn(server.run_with_monitor(natrium::monitor::serve));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let http = listener.local_addr()?;
-    tokio::spawn(natrium::monitor::serve(state, listener));
+    tokio::spawn(natrium::monitor::serve(state, Some(listener)));
 
     // Idle connections with a subscription each, so /connz has rows to build.
     let mut keep = Vec::new();

@@ -178,6 +178,15 @@ impl Account {
     }
 }
 
+/// What the system account's task is handed: a request to answer, or a
+/// client connection event to announce on `$SYS.ACCOUNT.<acc>.…`.
+pub enum SysMsg {
+    Request(SysRequest),
+    Connect(Arc<ConnShared>),
+    /// The closed connection's final record (its `reason` set).
+    Disconnect(Box<crate::conn::ConnSnapshot>),
+}
+
 /// Every account of the server and the routes between them.
 pub struct Accounts {
     by_name: ArcSwap<HashMap<String, Arc<Account>>>,
@@ -186,8 +195,9 @@ pub struct Accounts {
     /// The one internal client every route subscription belongs to.
     pub internal: Arc<ConnShared>,
     routes: routes::RouteTable,
-    /// Where `$SYS.REQ.…` requests go (set once the system task runs).
-    pub system_tx: OnceLock<tokio::sync::mpsc::Sender<SysRequest>>,
+    /// Where `$SYS.REQ.…` requests and connection events go (set once the
+    /// system task runs; without it the system account is silent).
+    pub system_tx: OnceLock<tokio::sync::mpsc::Sender<SysMsg>>,
     /// Serialises reconfiguration (start and reloads).
     configuring: Mutex<()>,
 }
@@ -262,6 +272,14 @@ impl Accounts {
     /// `$G`: connections without an account.
     pub fn global(&self) -> &Arc<Account> {
         &self.global
+    }
+
+    /// Hands a connection event to the system task (dropped when none runs
+    /// or its queue is full: events are advisory, never back-pressure).
+    pub fn event(&self, m: SysMsg) {
+        if let Some(tx) = self.system_tx.get() {
+            let _ = tx.try_send(m);
+        }
     }
 
     /// The account `c` is in: its own once bound, else `$G`.

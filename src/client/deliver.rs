@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::account::{Account, Route, SysRequest};
+use crate::account::{Account, Route, SysMsg, SysRequest};
 use crate::conn::outbound::Appended;
 use crate::conn::{ConnShared, Delivery, Kind, SubRef};
 use crate::protocol::encode;
@@ -345,7 +345,7 @@ impl Fanout {
                     reply: Bytes::copy_from_slice(msg.reply()),
                     payload: msg.frame.slice(body),
                 };
-                usize::from(tx.try_send(req).is_ok())
+                usize::from(tx.try_send(SysMsg::Request(req)).is_ok())
             }
         }
     }

@@ -130,6 +130,9 @@ impl Reader {
             meta.version = info.version.clone().unwrap_or_default();
         }
         self.connect = info;
+        self.srv
+            .accounts
+            .event(crate::account::SysMsg::Connect(self.me.clone()));
         self.ok();
     }
 

@@ -104,6 +104,8 @@ pub struct ConnSnapshot {
     pub version: String,
     /// Its account's name (empty before it authenticated).
     pub account: String,
+    /// The authenticated user (empty without auth).
+    pub user: String,
     /// Set for closed connections.
     pub stop: Option<SystemTime>,
     pub reason: Option<&'static str>,
@@ -193,6 +195,7 @@ impl ConnShared {
             name: meta.name,
             lang: meta.lang,
             version: meta.version,
+            user: meta.user,
             account: self
                 .account
                 .get()

@@ -97,14 +97,17 @@ async fn bind_addr(hostport: String) -> Result<(TcpListener, SocketAddr), Server
 
 /// The monitoring server, passed in by the binary (or a test) so the
 /// lifecycle does not depend on it: given the shared state and the bound
-/// monitoring listener, it serves until the process ends.
-pub trait Monitor: FnOnce(Arc<ServerState>, TcpListener) -> Self::Serve + Send + 'static {
+/// monitoring listener (`None` without `-m`: it still answers the system
+/// account's requests), it serves until the process ends.
+pub trait Monitor:
+    FnOnce(Arc<ServerState>, Option<TcpListener>) -> Self::Serve + Send + 'static
+{
     type Serve: Future<Output = std::io::Result<()>> + Send + 'static;
 }
 
 impl<F, Fut> Monitor for F
 where
-    F: FnOnce(Arc<ServerState>, TcpListener) -> Fut + Send + 'static,
+    F: FnOnce(Arc<ServerState>, Option<TcpListener>) -> Fut + Send + 'static,
     Fut: Future<Output = std::io::Result<()>> + Send + 'static,
 {
     type Serve = Fut;
@@ -158,7 +161,7 @@ impl Server {
     /// client after flushing what is queued for it. Without a monitor the
     /// monitoring port (if configured) is bound but not served.
     pub async fn run(self) {
-        self.run_inner(None::<fn(Arc<ServerState>, TcpListener) -> NoMonitor>)
+        self.run_inner(None::<fn(Arc<ServerState>, Option<TcpListener>) -> NoMonitor>)
             .await
     }
 
@@ -170,8 +173,9 @@ impl Server {
     async fn run_inner<M: Monitor>(mut self, monitor: Option<M>) {
         self.log_startup();
         super::os::spawn_memory_return(self.state.clone());
-        if let (Some(http), Some(monitor)) = (self.http.take(), monitor) {
-            if let Ok(a) = http.local_addr() {
+        if let Some(monitor) = monitor {
+            let http = self.http.take();
+            if let Some(a) = http.as_ref().and_then(|h| h.local_addr().ok()) {
                 tracing::info!("Starting http monitor on {a}");
             }
             let serve = monitor(self.state.clone(), http);

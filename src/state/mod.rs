@@ -386,6 +386,10 @@ impl ServerState {
         let mut snap = client.snapshot(true);
         snap.stop = Some(SystemTime::now());
         snap.reason = Some(reason.as_str());
+        if client.kind == crate::conn::Kind::Client && client.account.get().is_some() {
+            self.accounts
+                .event(crate::account::SysMsg::Disconnect(Box::new(snap.clone())));
+        }
         {
             let mut closed = self.closed.lock();
             if closed.len() >= MAX_CLOSED {

@@ -45,7 +45,7 @@ impl Monitor {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .expect("bind monitor");
         let addr = listener.local_addr().expect("addr");
-        rt.spawn(natrium::monitor::serve(state, listener));
+        rt.spawn(natrium::monitor::serve(state, Some(listener)));
         Monitor { rt, addr }
     }
 

@@ -1,0 +1,500 @@
+//! The system account's own client: answers `$SYS.REQ.SERVER.…` and
+//! `$SYS.REQ.ACCOUNT.<acc>.…` requests with the same JSON as the HTTP
+//! endpoints (wrapped as nats-server's `ServerAPIResponse`), and announces
+//! client connects and disconnects on `$SYS.ACCOUNT.<acc>.CONNECT|DISCONNECT`,
+//! so `nats server list|info|ping` and event subscribers work against natrium.
+//!
+//! Owns the request subjects, the reply and event shapes, and one task that
+//! publishes through the ordinary fan-out as the internal client. Requests
+//! reach it through the account routes (`account::Route::System`), events
+//! through `Accounts::event`; both are bounded and dropped when it is behind.
+//! Must not touch the message hot path or hold a lock across an `.await`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::{absent, connz, subsz, varz, Monitor, QueryMap};
+use crate::account::{Route, SysMsg, SysRequest, SystemKind};
+use crate::client::{Fanout, Message};
+use crate::conn::{ConnShared, ConnSnapshot};
+use crate::protocol::PubArgs;
+use crate::state::ServerState;
+use crate::time::rfc3339;
+
+/// Requests and events waiting for the task; more are dropped (a flood of
+/// requests must not grow memory, and events are advisory).
+const QUEUE: usize = 4096;
+
+/// nats-server's `ServerInfo`, the `server` of every answer and event.
+#[derive(Debug, Serialize)]
+pub struct ServerInfo {
+    pub name: String,
+    pub host: String,
+    pub id: String,
+    pub ver: String,
+    pub jetstream: bool,
+    pub flags: u64,
+    pub seq: u64,
+    pub time: String,
+}
+
+/// The body of a request: nats-server's `EventFilterOptions` (a server that
+/// does not match stays silent) plus the endpoint's own options.
+#[derive(Debug, Default, Deserialize)]
+struct Filter {
+    #[serde(default)]
+    server_name: String,
+    #[serde(default)]
+    host: String,
+    #[serde(default)]
+    exact_match: bool,
+    #[serde(default)]
+    cluster: String,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    domain: String,
+}
+
+/// Starts the system task once (later calls do nothing) and subscribes its
+/// request subjects in the system account.
+pub fn start(state: &Arc<ServerState>) {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    if state.accounts.system_tx.set(tx).is_err() {
+        return;
+    }
+    let accounts = &state.accounts;
+    let sys = accounts.system().clone();
+    let id = state.server_id.clone();
+    accounts.add_fixed_route(
+        &sys,
+        "$SYS.REQ.SERVER.PING",
+        Route::System {
+            kind: SystemKind::Statsz,
+            ping: true,
+        },
+    );
+    for (kind, name) in SystemKind::ALL {
+        for (subject, ping) in [
+            (format!("$SYS.REQ.SERVER.PING.{name}"), true),
+            (format!("$SYS.REQ.SERVER.{id}.{name}"), false),
+        ] {
+            accounts.add_fixed_route(&sys, &subject, Route::System { kind, ping });
+        }
+    }
+    for (kind, name) in [
+        (SystemKind::Connz, "CONNZ"),
+        (SystemKind::Subsz, "SUBSZ"),
+        (SystemKind::Leafz, "LEAFZ"),
+        (SystemKind::Statsz, "STATZ"),
+    ] {
+        let subject = format!("$SYS.REQ.ACCOUNT.*.{name}");
+        accounts.add_fixed_route(&sys, &subject, Route::System { kind, ping: false });
+    }
+    let mon = Monitor {
+        server: state.clone(),
+        http_addr: None,
+        cpu: varz::CpuSampler::default(),
+        req_counts: Default::default(),
+        dashboard: super::dashboard::Dashboard::default(),
+    };
+    tokio::spawn(run(mon, rx));
+}
+
+struct Task {
+    mon: Monitor,
+    fanout: Fanout,
+    seq: AtomicU64,
+}
+
+async fn run(mon: Monitor, mut rx: mpsc::Receiver<SysMsg>) {
+    let mut task = Task {
+        mon,
+        fanout: Fanout::new(0x5359_5354_454D),
+        seq: AtomicU64::new(0),
+    };
+    while let Some(m) = rx.recv().await {
+        match m {
+            SysMsg::Request(req) => task.answer(&req),
+            SysMsg::Connect(c) => task.connect_event(&c),
+            SysMsg::Disconnect(snap) => task.disconnect_event(&snap),
+        }
+    }
+}
+
+impl Task {
+    fn srv(&self) -> &Arc<ServerState> {
+        &self.mon.server
+    }
+
+    fn server_info(&self) -> ServerInfo {
+        let s = self.srv();
+        ServerInfo {
+            name: varz::server_name(s),
+            host: s.opts().host.clone(),
+            id: s.server_id.clone(),
+            ver: crate::server::VERSION.to_string(),
+            jetstream: false,
+            flags: 0,
+            seq: self.seq.fetch_add(1, Ordering::Relaxed) + 1,
+            time: rfc3339(SystemTime::now()),
+        }
+    }
+
+    /// Is this server the one a `PING` body names? (nats-server's `filterRequest`.)
+    fn filtered_out(&self, f: &Filter) -> bool {
+        let s = self.srv();
+        let name = varz::server_name(s);
+        let host = s.opts().host.clone();
+        let differs = |want: &str, have: &str| {
+            !want.is_empty()
+                && if f.exact_match {
+                    want != have
+                } else {
+                    !have.contains(want)
+                }
+        };
+        differs(&f.server_name, &name)
+            || differs(&f.host, &host)
+            || differs(&f.cluster, "")
+            || !f.tags.is_empty()
+            || !f.domain.is_empty()
+    }
+
+    fn answer(&mut self, req: &SysRequest) {
+        if req.reply.is_empty() {
+            return;
+        }
+        let body: Value = if req.payload.is_empty() {
+            Value::Object(Default::default())
+        } else {
+            match serde_json::from_slice(&req.payload) {
+                Ok(v) => v,
+                Err(e) => {
+                    let err = serde_json::json!({
+                        "server": self.server_info(),
+                        "error": {"code": 400, "description": e.to_string()},
+                    });
+                    self.reply(&req.reply, &err);
+                    return;
+                }
+            }
+        };
+        let filter: Filter = serde_json::from_value(body.clone()).unwrap_or_default();
+        if req.ping && self.filtered_out(&filter) {
+            return;
+        }
+        let account = account_token(&req.subject);
+        if req.kind == SystemKind::Statsz && account.is_none() {
+            let msg = serde_json::json!({
+                "server": self.server_info(),
+                "statsz": self.statsz(),
+            });
+            self.reply(&req.reply, &msg);
+            return;
+        }
+        let data = match self.data(req.kind, &body, account.as_deref()) {
+            Ok(d) => d,
+            Err(e) => {
+                let err = serde_json::json!({
+                    "server": self.server_info(),
+                    "error": {"code": 400, "description": e},
+                });
+                self.reply(&req.reply, &err);
+                return;
+            }
+        };
+        let msg = serde_json::json!({ "server": self.server_info(), "data": data });
+        self.reply(&req.reply, &msg);
+    }
+
+    /// The endpoint's JSON for one request; `account` restricts it to one
+    /// account (`$SYS.REQ.ACCOUNT.<acc>.…`).
+    fn data(&self, kind: SystemKind, body: &Value, account: Option<&str>) -> Result<Value, String> {
+        let s = self.srv();
+        let mut q = query(body);
+        if let Some(a) = account {
+            q.insert("acc".into(), a.to_string());
+        }
+        let v = match kind {
+            SystemKind::Varz => to_value(&varz::collect(&self.mon)),
+            SystemKind::Connz => {
+                let o = connz::ConnzOptions::parse(&q).map_err(|e| e.to_string())?;
+                to_value(&connz::collect(s, &o))
+            }
+            SystemKind::Subsz => {
+                if account.is_some() {
+                    q.insert("subs".into(), "1".into());
+                }
+                let o = subsz::SubszOptions::parse(&q).map_err(|e| e.to_string())?;
+                to_value(&subsz::collect(s, &o))
+            }
+            SystemKind::Healthz => serde_json::json!({"status": "ok"}),
+            SystemKind::Leafz => to_value(&absent::leafz(s)),
+            SystemKind::Accountz => to_value(&absent::accountz(s)),
+            SystemKind::Routez => to_value(&absent::routez(s)),
+            SystemKind::Gatewayz => to_value(&absent::gatewayz(s)),
+            SystemKind::Jsz => to_value(&absent::jsz(s)),
+            SystemKind::Idz => serde_json::json!({
+                "server_id": s.server_id,
+                "server_name": varz::server_name(s),
+            }),
+            SystemKind::Statsz => self.account_statz(account.unwrap_or_default()),
+        };
+        Ok(v)
+    }
+
+    /// nats-server's `ServerStats`, from the same counters as `/varz`.
+    fn statsz(&self) -> Value {
+        let v = to_value(&varz::collect(&self.mon));
+        let get = |k: &str| v.get(k).cloned().unwrap_or(Value::Null);
+        let accounts = self.srv().accounts.list();
+        let active = accounts.iter().filter(|a| a.sublist.count() > 0).count();
+        serde_json::json!({
+            "start": get("start"),
+            "mem": get("mem"),
+            "cores": get("cores"),
+            "cpu": get("cpu"),
+            "connections": get("connections"),
+            "total_connections": get("total_connections"),
+            "active_accounts": active,
+            "subscriptions": get("subscriptions"),
+            "sent": {"msgs": get("out_msgs"), "bytes": get("out_bytes")},
+            "received": {"msgs": get("in_msgs"), "bytes": get("in_bytes")},
+            "slow_consumers": get("slow_consumers"),
+        })
+    }
+
+    /// `$SYS.REQ.ACCOUNT.<acc>.STATZ`: one account's connections and traffic.
+    fn account_statz(&self, name: &str) -> Value {
+        let s = self.srv();
+        let (mut conns, mut leafs) = (0u64, 0u64);
+        let (mut in_msgs, mut in_bytes, mut out_msgs, mut out_bytes) = (0, 0, 0, 0);
+        for c in s.clients() {
+            if c.account_name() != name {
+                continue;
+            }
+            conns += 1;
+            let snap = c.snapshot(false);
+            in_msgs += snap.in_msgs;
+            in_bytes += snap.in_bytes;
+            out_msgs += snap.out_msgs;
+            out_bytes += snap.out_bytes;
+        }
+        for l in s.leafs.list() {
+            if l.conn.account_name() == name {
+                leafs += 1;
+            }
+        }
+        let subs = s.accounts.get(name).map_or(0, |a| a.sublist.count());
+        serde_json::json!({
+            "account_statz": [{
+                "acc": name,
+                "conns": conns,
+                "leafnodes": leafs,
+                "total_conns": conns + leafs,
+                "num_subscriptions": subs,
+                "sent": {"msgs": out_msgs, "bytes": out_bytes},
+                "received": {"msgs": in_msgs, "bytes": in_bytes},
+                "slow_consumers": 0,
+            }]
+        })
+    }
+
+    fn connect_event(&mut self, c: &Arc<ConnShared>) {
+        let snap = c.snapshot(false);
+        let subject = format!("$SYS.ACCOUNT.{}.CONNECT", snap.account);
+        if !self.wanted(&subject) {
+            return;
+        }
+        let msg = serde_json::json!({
+            "type": "io.nats.server.advisory.v1.client_connect",
+            "id": event_id(),
+            "timestamp": rfc3339(SystemTime::now()),
+            "server": self.server_info(),
+            "client": client_info(&snap, false),
+        });
+        self.publish(subject.as_bytes(), b"", &msg);
+    }
+
+    fn disconnect_event(&mut self, snap: &ConnSnapshot) {
+        let subject = format!("$SYS.ACCOUNT.{}.DISCONNECT", snap.account);
+        if !self.wanted(&subject) {
+            return;
+        }
+        let msg = serde_json::json!({
+            "type": "io.nats.server.advisory.v1.client_disconnect",
+            "id": event_id(),
+            "timestamp": rfc3339(SystemTime::now()),
+            "server": self.server_info(),
+            "client": client_info(snap, true),
+            // nats-server counts from the server's side: what it sent the client.
+            "sent": {"msgs": snap.out_msgs, "bytes": snap.out_bytes},
+            "received": {"msgs": snap.in_msgs, "bytes": snap.in_bytes},
+            "reason": snap.reason.unwrap_or_default(),
+        });
+        self.publish(subject.as_bytes(), b"", &msg);
+    }
+
+    /// Events are built only when someone in the system account listens.
+    fn wanted(&self, subject: &str) -> bool {
+        !self
+            .srv()
+            .accounts
+            .system()
+            .sublist
+            .match_subject(subject.as_bytes())
+            .is_empty()
+    }
+
+    fn reply(&mut self, reply: &[u8], body: &Value) {
+        self.publish(reply, b"", body);
+    }
+
+    /// Publishes `body` (JSON) on `subject` in the system account.
+    fn publish(&mut self, subject: &[u8], reply: &[u8], body: &Value) {
+        let Ok(payload) = serde_json::to_vec(body) else {
+            return;
+        };
+        let mut frame = Vec::with_capacity(subject.len() + reply.len() + payload.len());
+        frame.extend_from_slice(subject);
+        frame.extend_from_slice(reply);
+        frame.extend_from_slice(&payload);
+        let frame = Bytes::from(frame);
+        let s = subject.len();
+        let args = PubArgs {
+            subject: 0..s,
+            reply: (!reply.is_empty()).then(|| s..s + reply.len()),
+            header_len: None,
+            payload_start: s + reply.len(),
+            payload_len: payload.len(),
+        };
+        let srv = self.mon.server.clone();
+        let sys = srv.accounts.system().clone();
+        let me = srv.accounts.internal.clone();
+        self.fanout.begin_batch(&srv);
+        self.fanout
+            .publish(&srv, &sys, &me, true, &Message::new(&frame, &args));
+        self.fanout.end_batch();
+        self.fanout.forget_last_match();
+    }
+}
+
+/// The `<acc>` of `$SYS.REQ.ACCOUNT.<acc>.<KIND>`.
+fn account_token(subject: &[u8]) -> Option<String> {
+    let s = std::str::from_utf8(subject).ok()?;
+    let rest = s.strip_prefix("$SYS.REQ.ACCOUNT.")?;
+    let (acc, _) = rest.rsplit_once('.')?;
+    Some(acc.to_string())
+}
+
+/// A request body's endpoint options as the HTTP query they stand for
+/// (nats-server's `ConnzOptions`/`SubszOptions` JSON names).
+fn query(body: &Value) -> QueryMap {
+    let mut q = QueryMap::new();
+    let Some(map) = body.as_object() else {
+        return q;
+    };
+    for (k, v) in map {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            Value::Bool(b) => b.to_string(),
+            Value::Number(n) => n.to_string(),
+            _ => continue,
+        };
+        let key = match k.as_str() {
+            "subscriptions" => "subs",
+            "subscriptions_detail" if text == "true" => {
+                q.insert("subs".into(), "detail".into());
+                continue;
+            }
+            "account" => "acc",
+            "test" | "sort" | "offset" | "limit" | "cid" | "state" | "acc" | "auth" | "user" => {
+                k.as_str()
+            }
+            _ => continue,
+        };
+        q.insert(key.to_string(), text);
+    }
+    q
+}
+
+fn to_value<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// nats-server's `ClientInfo` of a client in an event.
+fn client_info(c: &ConnSnapshot, closed: bool) -> Value {
+    let mut m = serde_json::Map::new();
+    let mut put = |k: &str, v: Value| {
+        m.insert(k.to_string(), v);
+    };
+    put("start", Value::String(rfc3339(c.start)));
+    put("host", Value::String(c.ip.clone()));
+    put("id", Value::from(c.cid));
+    put("acc", Value::String(c.account.clone()));
+    for (k, v) in [
+        ("user", &c.user),
+        ("name", &c.name),
+        ("lang", &c.lang),
+        ("ver", &c.version),
+    ] {
+        if !v.is_empty() {
+            put(k, Value::String(v.clone()));
+        }
+    }
+    if !c.rtt.is_zero() {
+        put("rtt", Value::from(c.rtt.as_nanos() as u64));
+    }
+    if closed {
+        if let Some(stop) = c.stop {
+            put("stop", Value::String(rfc3339(stop)));
+        }
+    }
+    put("kind", Value::String("Client".into()));
+    put("client_type", Value::String("nats".into()));
+    Value::Object(m)
+}
+
+/// A unique event id (nats-server uses a NUID: 22 base62 characters).
+fn event_id() -> String {
+    const DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut raw = [0u8; 22];
+    if crate::rand::os_fill(&mut raw).is_err() {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed).to_le_bytes();
+        raw[..8].copy_from_slice(&n);
+    }
+    raw.iter()
+        .map(|b| char::from(DIGITS[usize::from(*b) % DIGITS.len()]))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_of_request_subject() {
+        assert_eq!(
+            account_token(b"$SYS.REQ.ACCOUNT.A.CONNZ").as_deref(),
+            Some("A")
+        );
+        assert_eq!(account_token(b"$SYS.REQ.SERVER.PING.CONNZ"), None);
+    }
+
+    #[test]
+    fn request_body_becomes_query() {
+        let q =
+            query(&serde_json::json!({"subscriptions_detail": true, "account": "A", "limit": 5}));
+        assert_eq!(q.get("subs").map(String::as_str), Some("detail"));
+        assert_eq!(q.get("acc").map(String::as_str), Some("A"));
+        assert_eq!(q.get("limit").map(String::as_str), Some("5"));
+    }
+}

@@ -1,0 +1,353 @@
+//! Accounts end to end with async-nats: isolation, stream and service
+//! imports, a revoked import on reload, `no_auth_user` mapped into an
+//! account with its permissions, and the system account (connect and
+//! disconnect events, `$SYS.REQ.SERVER.PING…` answered, invisible to others).
+
+use std::time::Duration;
+
+use async_nats::{ConnectOptions, Event, ServerError};
+use futures::StreamExt;
+use natrium::options::Options;
+
+use crate::common::TestServer;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn options(conf: &str) -> Options {
+    let dir = std::env::temp_dir();
+    let (opts, _warnings) = natrium::config::parse_str(conf, &dir).expect("config");
+    opts
+}
+
+fn server(conf: &str) -> TestServer {
+    let opts = options(conf);
+    TestServer::with(move |o| *o = opts)
+}
+
+async fn login(srv: &TestServer, user: &str) -> async_nats::Client {
+    ConnectOptions::with_user_and_password(user.into(), user.into())
+        .connection_timeout(WAIT)
+        .connect(srv.url())
+        .await
+        .expect("connect")
+}
+
+async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {
+    tokio::time::timeout(WAIT, sub.next())
+        .await
+        .expect("no message within 5 s")
+        .expect("subscription ended")
+}
+
+/// Nothing arrives within a short wait (after a flush round trip).
+async fn nothing(sub: &mut async_nats::Subscriber) {
+    let r = tokio::time::timeout(Duration::from_millis(300), sub.next()).await;
+    assert!(r.is_err(), "unexpected message: {:?}", r.ok().flatten());
+}
+
+const TWO: &str = r#"
+accounts {
+  A { users = [ {user: a, password: a} ] }
+  B { users = [ {user: b, password: b} ] }
+}
+"#;
+
+#[tokio::test]
+async fn two_accounts_are_isolated() {
+    let srv = server(TWO);
+    let (a, b) = (login(&srv, "a").await, login(&srv, "b").await);
+    let mut sa = a.subscribe("foo").await.expect("sub");
+    let mut sb = b.subscribe("foo").await.expect("sub");
+    let mut wild_b = b.subscribe(">").await.expect("sub");
+    a.flush().await.expect("flush");
+    b.flush().await.expect("flush");
+    a.publish("foo", "from a".into()).await.expect("pub");
+    a.flush().await.expect("flush");
+    assert_eq!(next(&mut sa).await.payload.as_ref(), b"from a");
+    nothing(&mut sb).await;
+    nothing(&mut wild_b).await;
+    b.publish("foo", "from b".into()).await.expect("pub");
+    b.flush().await.expect("flush");
+    assert_eq!(next(&mut sb).await.payload.as_ref(), b"from b");
+    nothing(&mut sa).await;
+    // Each account counts only its own subscriptions.
+    let acc_a = srv.state.accounts.get("A").expect("A");
+    let acc_b = srv.state.accounts.get("B").expect("B");
+    assert_eq!(acc_a.sublist.count(), 1);
+    assert_eq!(acc_b.sublist.count(), 2);
+}
+
+const SHARING: &str = r#"
+accounts {
+  A {
+    users = [ {user: a, password: a} ]
+    exports = [
+      { stream: "events.>" }
+      { service: "svc.>" }
+      { stream: "private.>", accounts: [B] }
+    ]
+  }
+  B {
+    users = [ {user: b, password: b} ]
+    imports = [
+      { stream: { account: A, subject: "events.>" }, prefix: "from_a" }
+      { service: { account: A, subject: "svc.time" }, to: "time" }
+      { stream: { account: A, subject: "private.>" } }
+    ]
+  }
+  C { users = [ {user: c, password: c} ] }
+}
+"#;
+
+#[tokio::test]
+async fn stream_import_with_prefix_delivers_renamed() {
+    let srv = server(SHARING);
+    let (a, b, c) = (
+        login(&srv, "a").await,
+        login(&srv, "b").await,
+        login(&srv, "c").await,
+    );
+    let mut sb = b.subscribe("from_a.events.>").await.expect("sub");
+    let mut private_b = b.subscribe("private.x").await.expect("sub");
+    let mut sc = c.subscribe(">").await.expect("sub");
+    b.flush().await.expect("flush");
+    c.flush().await.expect("flush");
+    a.publish("events.order.1", "o1".into()).await.expect("pub");
+    a.publish("private.x", "p".into()).await.expect("pub");
+    a.publish("other", "no".into()).await.expect("pub");
+    a.flush().await.expect("flush");
+    let m = next(&mut sb).await;
+    assert_eq!(m.subject.as_str(), "from_a.events.order.1");
+    assert_eq!(m.payload.as_ref(), b"o1");
+    assert_eq!(next(&mut private_b).await.payload.as_ref(), b"p");
+    nothing(&mut sb).await;
+    nothing(&mut sc).await;
+}
+
+#[tokio::test]
+async fn service_import_maps_request_and_reply() {
+    let srv = server(SHARING);
+    let (a, b) = (login(&srv, "a").await, login(&srv, "b").await);
+    let mut service = a.subscribe("svc.time").await.expect("sub");
+    a.flush().await.expect("flush");
+    let responder = tokio::spawn(async move {
+        let req = next(&mut service).await;
+        let reply = req.reply.clone().expect("a reply subject");
+        // The responder sees a mapped reply, never the requester's inbox.
+        assert!(reply.starts_with("_R_."), "reply {reply}");
+        a.publish(reply.clone(), "noon".into())
+            .await
+            .expect("answer");
+        // A second answer to a singleton service is dropped.
+        a.publish(reply, "late".into()).await.expect("answer");
+        a.flush().await.expect("flush");
+        a
+    });
+    let answer = tokio::time::timeout(WAIT, b.request("time", "now?".into()))
+        .await
+        .expect("answer within 5 s")
+        .expect("request");
+    assert_eq!(answer.payload.as_ref(), b"noon");
+    let _a = responder.await.expect("responder");
+    let acc_a = srv.state.accounts.get("A").expect("A");
+    assert_eq!(acc_a.pending_responses(), 0, "singleton mapping used up");
+}
+
+#[tokio::test]
+async fn service_import_without_responder_is_no_responders() {
+    let srv = server(SHARING);
+    let b = login(&srv, "b").await;
+    let r = tokio::time::timeout(WAIT, b.request("time", "now?".into()))
+        .await
+        .expect("an answer within 5 s");
+    let err = r.expect_err("nobody answers");
+    assert_eq!(
+        err.kind(),
+        async_nats::client::RequestErrorKind::NoResponders,
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn revoked_import_on_reload_stops_delivery() {
+    let srv = server(SHARING);
+    let (a, b) = (login(&srv, "a").await, login(&srv, "b").await);
+    let mut sb = b.subscribe("from_a.events.>").await.expect("sub");
+    b.flush().await.expect("flush");
+    a.publish("events.1", "before".into()).await.expect("pub");
+    a.flush().await.expect("flush");
+    assert_eq!(next(&mut sb).await.payload.as_ref(), b"before");
+
+    let revoked = SHARING.replace(
+        r#"{ stream: { account: A, subject: "events.>" }, prefix: "from_a" }"#,
+        "",
+    );
+    let mut next_opts = options(&revoked);
+    next_opts.host = "127.0.0.1".into();
+    srv.control.reload(next_opts);
+    let acc_b = srv.state.accounts.get("B").expect("B");
+    let deadline = std::time::Instant::now() + WAIT;
+    while acc_b.config().imports.len() != 2 {
+        assert!(std::time::Instant::now() < deadline, "reload not applied");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The same connections stay up; the stream no longer crosses.
+    a.publish("events.2", "after".into()).await.expect("pub");
+    a.flush().await.expect("flush");
+    nothing(&mut sb).await;
+    let mut own = b.subscribe("x").await.expect("sub");
+    b.publish("x", "still up".into()).await.expect("pub");
+    b.flush().await.expect("flush");
+    assert_eq!(next(&mut own).await.payload.as_ref(), b"still up");
+}
+
+#[tokio::test]
+async fn no_auth_user_joins_its_account_with_its_permissions() {
+    let srv = server(
+        r#"
+accounts {
+  A {
+    users = [ { user: guest, password: guest,
+                permissions: { publish: ">", subscribe: { deny: "foo" } } } ]
+  }
+  B { users = [ {user: b, password: b} ] }
+}
+no_auth_user: guest
+"#,
+    );
+    let (tx, mut errors) = tokio::sync::mpsc::unbounded_channel();
+    let guest = ConnectOptions::new()
+        .connection_timeout(WAIT)
+        .event_callback(move |ev| {
+            let tx = tx.clone();
+            async move {
+                if let Event::ServerError(ServerError::Other(s)) = ev {
+                    let _ = tx.send(s);
+                }
+            }
+        })
+        .connect(srv.url())
+        .await
+        .expect("anonymous connect");
+    let _denied = guest.subscribe("foo").await.expect("sub sent");
+    guest.flush().await.expect("flush");
+    let err = tokio::time::timeout(WAIT, errors.recv())
+        .await
+        .expect("an -ERR")
+        .expect("open");
+    assert_eq!(
+        err.to_ascii_lowercase(),
+        "permissions violation for subscription to \"foo\""
+    );
+    // It is in account A: B does not see its messages.
+    let b = login(&srv, "b").await;
+    let mut sb = b.subscribe("bar").await.expect("sub");
+    let mut sg = guest.subscribe("bar").await.expect("sub");
+    b.flush().await.expect("flush");
+    guest.flush().await.expect("flush");
+    guest.publish("bar", "g".into()).await.expect("pub");
+    guest.flush().await.expect("flush");
+    assert_eq!(next(&mut sg).await.payload.as_ref(), b"g");
+    nothing(&mut sb).await;
+    let conns = srv.state.clients();
+    assert!(conns.iter().any(|c| c.account_name() == "A"));
+}
+
+const SYSTEM: &str = r#"
+accounts {
+  SYS { users = [ {user: sys, password: sys} ] }
+  A { users = [ {user: a, password: a} ] }
+}
+system_account: SYS
+"#;
+
+#[tokio::test]
+async fn system_account_sees_connect_and_disconnect_events() {
+    let srv = server(SYSTEM);
+    let sys = login(&srv, "sys").await;
+    let mut connects = sys.subscribe("$SYS.ACCOUNT.*.CONNECT").await.expect("sub");
+    let mut disconnects = sys
+        .subscribe("$SYS.ACCOUNT.A.DISCONNECT")
+        .await
+        .expect("sub");
+    sys.flush().await.expect("flush");
+    // A non-system user subscribing to $SYS.> sees nothing.
+    let other = login(&srv, "a").await;
+    let mut snoop = other.subscribe("$SYS.>").await.expect("sub");
+    other.flush().await.expect("flush");
+
+    let m = next(&mut connects).await;
+    assert_eq!(m.subject.as_str(), "$SYS.ACCOUNT.A.CONNECT");
+    let ev: serde_json::Value = serde_json::from_slice(&m.payload).expect("json");
+    assert_eq!(ev["type"], "io.nats.server.advisory.v1.client_connect");
+    assert_eq!(ev["client"]["acc"], "A");
+    assert_eq!(ev["client"]["user"], "a");
+    assert_eq!(ev["server"]["id"], srv.state.server_id.as_str());
+
+    let leaving = login(&srv, "a").await;
+    let _ = next(&mut connects).await;
+    drop(leaving);
+    let m = next(&mut disconnects).await;
+    let ev: serde_json::Value = serde_json::from_slice(&m.payload).expect("json");
+    assert_eq!(ev["type"], "io.nats.server.advisory.v1.client_disconnect");
+    assert_eq!(ev["client"]["acc"], "A");
+    assert!(ev["reason"].as_str().is_some_and(|r| !r.is_empty()));
+    nothing(&mut snoop).await;
+}
+
+#[tokio::test]
+async fn system_requests_answer_with_the_endpoint_json() {
+    let srv = server(SYSTEM);
+    let sys = login(&srv, "sys").await;
+    let a = login(&srv, "a").await;
+    let _s = a.subscribe("watched").await.expect("sub");
+    a.flush().await.expect("flush");
+
+    let ask = |subject: String, body: &'static str| {
+        let sys = sys.clone();
+        async move {
+            let m = tokio::time::timeout(WAIT, sys.request(subject, body.into()))
+                .await
+                .expect("answer within 5 s")
+                .expect("request");
+            serde_json::from_slice::<serde_json::Value>(&m.payload).expect("json")
+        }
+    };
+    let id = srv.state.server_id.clone();
+    let varz = ask("$SYS.REQ.SERVER.PING.VARZ".into(), "").await;
+    assert_eq!(varz["server"]["id"], id.as_str());
+    assert_eq!(varz["data"]["server_id"], id.as_str());
+    assert_eq!(varz["data"]["connections"], 2);
+
+    let statsz = ask("$SYS.REQ.SERVER.PING".into(), "").await;
+    assert_eq!(statsz["statsz"]["connections"], 2);
+
+    let healthz = ask(format!("$SYS.REQ.SERVER.{id}.HEALTHZ"), "").await;
+    assert_eq!(healthz["data"]["status"], "ok");
+
+    let connz = ask("$SYS.REQ.ACCOUNT.A.CONNZ".into(), "").await;
+    let conns = connz["data"]["connections"].as_array().expect("list");
+    assert_eq!(conns.len(), 1);
+    assert_eq!(conns[0]["account"], "A");
+
+    let subsz = ask(
+        "$SYS.REQ.SERVER.PING.SUBSZ".into(),
+        r#"{"subscriptions": true, "account": "A"}"#,
+    )
+    .await;
+    assert_eq!(subsz["data"]["subscriptions_list"][0]["subject"], "watched");
+
+    // A ping naming another server is not answered by this one.
+    let other = tokio::time::timeout(
+        Duration::from_millis(500),
+        sys.request(
+            "$SYS.REQ.SERVER.PING.VARZ".to_string(),
+            r#"{"server_name": "not-this-one", "exact_match": true}"#.into(),
+        ),
+    )
+    .await;
+    assert!(
+        !matches!(other, Ok(Ok(_))),
+        "a filtered ping must not be answered"
+    );
+}
