@@ -1,10 +1,11 @@
 //! Endpoints for what natrium does not have — clustering (`/routez`),
-//! gateways (`/gatewayz`), leaf nodes (`/leafz`), accounts beyond the global
-//! one (`/accountz`) and JetStream (`/jsz`) — answered in nats-server's shapes
-//! with the honest empty values, so dashboards and surveyors that poll them
-//! see "none configured" instead of a 404.
+//! gateways (`/gatewayz`) and JetStream (`/jsz`) — answered in nats-server's
+//! shapes with the honest empty values, so dashboards and surveyors that poll
+//! them see "none configured" instead of a 404; and `/leafz`, the leaf links
+//! in the same small shape. (`/accountz` is real now: `accountz.rs`.)
 //!
-//! Owns only these response shapes; it reads nothing but the server's identity.
+//! Owns only these response shapes; it reads the server's identity and, for
+//! `/leafz`, the leaf link registry. Must not change any state.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -41,15 +42,6 @@ pub struct Leafz {
     pub now: String,
     pub leafnodes: u64,
     pub leafs: Option<Vec<serde_json::Value>>,
-}
-
-/// `/accountz`: the global account only, and no system account.
-#[derive(Debug, Serialize)]
-pub struct Accountz {
-    pub server_id: String,
-    pub now: String,
-    pub system_account: &'static str,
-    pub accounts: Vec<&'static str>,
 }
 
 /// `/jsz`: JetStream disabled, as nats-server reports it when not enabled.
@@ -138,13 +130,13 @@ pub(crate) fn leafz(s: &ServerState) -> Leafz {
     }
 }
 
-pub(crate) fn accountz(s: &ServerState) -> Accountz {
-    Accountz {
-        server_id: s.server_id.clone(),
-        now: now(),
-        system_account: "",
-        accounts: vec!["$G"],
-    }
+/// The account list, now built by `accountz::list`; kept only because
+/// `system.rs` still calls it here (its `ACCOUNTZ` request should move to
+/// `accountz::collect`, which also answers one account's detail). Allowed
+/// unused while `system.rs` is not yet a module in every commit.
+#[allow(dead_code)]
+pub(crate) fn accountz(s: &ServerState) -> super::accountz::Accountz {
+    super::accountz::list(s)
 }
 
 pub(crate) fn jsz(s: &ServerState) -> Jsz {

@@ -1,5 +1,7 @@
 //! `/connz`: connection list with nats-server's paging (`offset`, `limit`),
-//! ordering (`sort`), filters (`state`, `cid`) and `subs=1|detail` subscription lists.
+//! ordering (`sort`), filters (`state`, `cid`, `acc`, `user`),
+//! `subs=1|detail` subscription lists and `auth=1` (each connection's user
+//! and account).
 //!
 //! Open connections are snapshotted one at a time (each snapshot briefly locks
 //! only that client's queue); closed ones come from the server's ring of the
@@ -14,6 +16,7 @@ use super::params::{bool_param, get, u64_param, usize_param, QueryMap};
 use super::subsz::SubDetail;
 use super::MonitorError;
 use crate::conn::{ConnSnapshot, SubSnapshot};
+use crate::options::GLOBAL_ACCOUNT;
 use crate::state::ServerState;
 use crate::time::{go_duration, rfc3339, since, uptime};
 
@@ -64,13 +67,20 @@ pub struct ConnInfo {
     pub lang: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub version: String,
-    /// Its account (nats-server names it for every authenticated client).
+    /// With `auth=1`: the user it authenticated as.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub authorized_user: String,
+    /// Its account, with `auth=1` only and never `$G` (as nats-server).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub account: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub subscriptions_list: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub subscriptions_list_detail: Vec<SubDetail>,
+    /// With `auth=1`: the account's name tag, which without JWTs is its
+    /// name (`$G` included while open, as nats-server).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name_tag: String,
 }
 
 /// `subs=`: no list, subjects only (`1`/`true`), or `detail` (sid, queue,
@@ -140,6 +150,12 @@ pub(crate) struct ConnzOptions {
     pub subs: SubsLevel,
     pub state: ConnState,
     pub cid: Option<u64>,
+    /// `acc=`: only connections bound to this account.
+    pub acc: Option<String>,
+    /// `user=`: only connections authenticated as this user.
+    pub user: Option<String>,
+    /// `auth=1`: name each connection's user and account.
+    pub auth: bool,
 }
 
 impl ConnzOptions {
@@ -179,6 +195,9 @@ impl ConnzOptions {
             },
             state,
             cid: u64_param(q, "cid")?,
+            acc: get(q, "acc").map(str::to_string),
+            user: get(q, "user").map(str::to_string),
+            auth: bool_param(q, "auth", &[])?,
         })
     }
 }
@@ -187,9 +206,14 @@ impl ConnzOptions {
 pub(crate) fn collect(server: &ServerState, o: &ConnzOptions) -> Connz {
     let now = SystemTime::now();
     let mut conns: Vec<ConnSnapshot> = Vec::new();
+    let in_acc = |name: &str| o.acc.as_deref().is_none_or(|a| a == name);
     if o.state != ConnState::Closed {
         for c in server.clients() {
-            if o.cid.is_none_or(|cid| cid == c.cid) {
+            // An account filter skips clients not bound yet (nats-server's
+            // account lists only authenticated ones).
+            let bound = c.account.get().map(|a| &*a.name);
+            let acc_ok = o.acc.is_none() || bound.is_some_and(in_acc);
+            if acc_ok && o.cid.is_none_or(|cid| cid == c.cid) {
                 conns.push(c.snapshot(o.subs != SubsLevel::None));
             }
         }
@@ -199,8 +223,11 @@ pub(crate) fn collect(server: &ServerState, o: &ConnzOptions) -> Connz {
         conns.extend(
             closed
                 .into_iter()
-                .filter(|c| o.cid.is_none_or(|cid| cid == c.cid)),
+                .filter(|c| o.cid.is_none_or(|cid| cid == c.cid) && in_acc(&c.account)),
         );
+    }
+    if let Some(user) = &o.user {
+        conns.retain(|c| c.user == *user);
     }
     sort(&mut conns, o.sort, now);
     let total = conns.len();
@@ -208,7 +235,7 @@ pub(crate) fn collect(server: &ServerState, o: &ConnzOptions) -> Connz {
         .into_iter()
         .skip(o.offset)
         .take(o.limit)
-        .map(|c| conn_info(c, o.subs, now))
+        .map(|c| conn_info(c, o, now))
         .collect();
     Connz {
         server_id: server.server_id.clone(),
@@ -257,10 +284,16 @@ fn sort(conns: &mut [ConnSnapshot], by: SortBy, now: SystemTime) {
     conns.sort_by(|a, b| key(a, b).then(a.cid.cmp(&b.cid)));
 }
 
-fn conn_info(c: ConnSnapshot, subs: SubsLevel, now: SystemTime) -> ConnInfo {
+fn conn_info(c: ConnSnapshot, o: &ConnzOptions, now: SystemTime) -> ConnInfo {
     let (lived, idle_for) = (lifetime(&c, now), idle(&c, now));
     let closed = c.stop.is_some();
+    let subs = o.subs;
     let account = c.account.clone();
+    let global = account == GLOBAL_ACCOUNT;
+    let name_tag = match o.auth {
+        true if !(closed && global) => account.clone(),
+        _ => String::new(),
+    };
     ConnInfo {
         cid: c.cid,
         kind: "Client",
@@ -283,7 +316,14 @@ fn conn_info(c: ConnSnapshot, subs: SubsLevel, now: SystemTime) -> ConnInfo {
         name: c.name,
         lang: c.lang,
         version: c.version,
-        account: account.clone(),
+        authorized_user: match o.auth {
+            true => c.user,
+            false => String::new(),
+        },
+        account: match o.auth && !global {
+            true => account.clone(),
+            false => String::new(),
+        },
         subscriptions_list: match subs {
             SubsLevel::List => c.subs.iter().map(|s| s.subject.clone()).collect(),
             _ => Vec::new(),
@@ -296,6 +336,7 @@ fn conn_info(c: ConnSnapshot, subs: SubsLevel, now: SystemTime) -> ConnInfo {
                 .collect(),
             _ => Vec::new(),
         },
+        name_tag,
     }
 }
 

@@ -1,15 +1,18 @@
 //! `/metrics`: Prometheus text exposition (format 0.0.4) with the metric names
-//! prometheus-nats-exporter derives from `/varz`, `/connz`, `/subsz` and
-//! `/routez` (`gnatsd_varz_connections{server_id="..."}` and so on), so
-//! existing Grafana dashboards work without the exporter. One addition,
-//! `gnatsd_varz_uptime_seconds`, is natrium's (the exporter has no numeric
-//! uptime).
+//! prometheus-nats-exporter derives from `/varz`, `/connz`, `/subsz`,
+//! `/routez` and `/accstatz` (`gnatsd_varz_connections{server_id="..."}`,
+//! `gnatsd_accstatz_current_connections{server_id,account,...}` and so on),
+//! so existing Grafana dashboards work without the exporter. Additions are
+//! natrium's: `gnatsd_varz_uptime_seconds` (the exporter has no numeric
+//! uptime) and the `natrium_leaf_*` counters.
 //!
-//! Reads the same snapshots as the JSON endpoints; writes nothing.
+//! Reads the same snapshots as the JSON endpoints (the per-account numbers
+//! are `/accstatz`'s tally); writes nothing.
 
 use std::fmt::Write;
 use std::time::SystemTime;
 
+use super::accountz::{self, Tally};
 use super::{varz, Monitor};
 use crate::time::since;
 
@@ -216,7 +219,77 @@ pub(crate) fn render(mon: &Monitor) -> String {
         "Mean fan-out among cached subjects",
         stats.avg_fanout,
     );
+    accounts(&mut out, mon, &v.server_id);
     out
+}
+
+/// One value of an account's tally.
+type Pick = fn(&Tally) -> u64;
+
+/// Per-account gauges named and labelled as prometheus-nats-exporter's
+/// `-accstatz` collector writes them (it polls `/accstatz?unused=1`, so
+/// every account is listed, idle ones included; it types them all gauges).
+fn accounts(out: &mut String, mon: &Monitor, server_id: &str) {
+    let tally = accountz::tally(&mon.server);
+    let rows: [(&str, &str, Pick); 9] = [
+        (
+            "current_connections",
+            "Client connections in the account",
+            |t| t.conns as u64,
+        ),
+        (
+            "total_connections",
+            "Client and leaf node connections in the account",
+            |t| (t.conns + t.leafnodes) as u64,
+        ),
+        (
+            "subscriptions",
+            "Subscriptions in the account's interest graph",
+            |t| u64::from(t.subscriptions),
+        ),
+        ("leaf_nodes", "Leaf node links bound to the account", |t| {
+            t.leafnodes as u64
+        }),
+        (
+            "sent_messages",
+            "Messages delivered to the account's connections",
+            |t| t.sent.total.msgs,
+        ),
+        (
+            "sent_bytes",
+            "Payload bytes delivered to the account's connections",
+            |t| t.sent.total.bytes,
+        ),
+        (
+            "received_messages",
+            "Messages published by the account's connections",
+            |t| t.received.total.msgs,
+        ),
+        (
+            "received_bytes",
+            "Payload bytes published by the account's connections",
+            |t| t.received.total.bytes,
+        ),
+        (
+            "slow_consumers",
+            "Slow consumer cuts among the account's remembered closed connections",
+            |t| t.slow_consumers,
+        ),
+    ];
+    let sid = escape(server_id);
+    for (suffix, help, pick) in rows {
+        let name = format!("gnatsd_accstatz_{suffix}");
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for (acc, t) in &tally {
+            let a = escape(acc);
+            let _ = writeln!(
+                out,
+                "{name}{{server_id=\"{sid}\",account=\"{a}\",account_id=\"{a}\",account_name=\"{a}\"}} {}",
+                pick(t)
+            );
+        }
+    }
 }
 
 /// Escapes a label value (backslash, quote, newline).

@@ -1,7 +1,8 @@
 //! Monitoring HTTP endpoints (`-m PORT`): `/varz`, `/connz`, `/subsz`,
-//! `/healthz`, `/routez`, `/metrics`, the empty `/gatewayz`, `/leafz`,
-//! `/accountz` and `/jsz` (see `absent`) and the live dashboard at `/`
-//! (`dashboard`, which also links every endpoint), with
+//! `/healthz`, `/metrics`, `/accountz` and `/accstatz` (`accountz`), the
+//! empty `/routez`, `/gatewayz` and `/jsz` and the leaf links' `/leafz` (see
+//! `absent`) and the live dashboard at `/` (`dashboard`, which also links
+//! every endpoint), with
 //! nats-server's JSON field names, types and time formats so existing
 //! dashboards, `nats-top` and prometheus-nats-exporter read them unchanged.
 //!
@@ -12,6 +13,7 @@
 //! touch the message hot path.
 
 mod absent;
+mod accountz;
 mod connz;
 mod dashboard;
 mod metrics;
@@ -66,7 +68,7 @@ impl IntoResponse for MonitorError {
 }
 
 /// Paths counted in `/varz`'s `http_req_stats`, as nats-server reports them.
-const COUNTED_PATHS: [&str; 11] = [
+const COUNTED_PATHS: [&str; 12] = [
     "/",
     "/varz",
     "/connz",
@@ -77,6 +79,7 @@ const COUNTED_PATHS: [&str; 11] = [
     "/gatewayz",
     "/leafz",
     "/accountz",
+    "/accstatz",
     "/jsz",
 ];
 
@@ -136,7 +139,8 @@ fn router_at(server: Arc<ServerState>, http_addr: Option<SocketAddr>) -> Router 
         .route("/routez", get(routez_handler))
         .route("/gatewayz", get(gatewayz_handler))
         .route("/leafz", get(leafz_handler))
-        .route("/accountz", get(accountz_handler))
+        .route("/accountz", get(accountz::accountz_handler))
+        .route("/accstatz", get(accountz::accstatz_handler))
         .route("/jsz", get(jsz_handler))
         .route("/healthz", get(healthz_handler))
         .route("/metrics", get(metrics_handler))
@@ -239,11 +243,6 @@ async fn gatewayz_handler(State(mon): Shared) -> Response {
 async fn leafz_handler(State(mon): Shared) -> Response {
     mon.count("/leafz");
     json(&absent::leafz(&mon.server))
-}
-
-async fn accountz_handler(State(mon): Shared) -> Response {
-    mon.count("/accountz");
-    json(&absent::accountz(&mon.server))
 }
 
 async fn jsz_handler(State(mon): Shared) -> Response {

@@ -67,6 +67,9 @@ pub struct Varz {
     pub subscriptions: u64,
     pub http_req_stats: BTreeMap<&'static str, u64>,
     pub config_load_time: String,
+    /// The system account's name (`$SYS` unless `system_account` is set).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub system_account: String,
     pub slow_consumer_stats: SlowConsumersStats,
     /// Sections for features natrium does not have: nats-server writes them
     /// as empty objects when they are not configured.
@@ -159,6 +162,7 @@ pub(crate) fn collect(mon: &Monitor) -> Varz {
         subscriptions: s.accounts.client_subscriptions() as u64,
         http_req_stats: mon.req_stats(),
         config_load_time: rfc3339(s.config_load_time()),
+        system_account: s.accounts.system().name.to_string(),
         slow_consumer_stats: SlowConsumersStats {
             clients: slow,
             routes: 0,

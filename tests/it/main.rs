@@ -17,6 +17,7 @@ mod leaf_hub;
 mod leaf_nodes;
 mod leaf_support;
 mod lifecycle;
+mod monitor_accounts;
 mod monitor_connz;
 mod monitor_endpoints;
 mod protocol_raw;

@@ -180,7 +180,8 @@ fn healthz_routez_and_index() {
 #[test]
 fn absent_features_answer_with_empty_reference_shapes() {
     // Shapes as nats-server 2.9.10 answers without gateways, leaf nodes or
-    // JetStream (checked side by side); natrium has no system account.
+    // JetStream (checked side by side); like nats-server, the system
+    // account `$SYS` exists without any configuration.
     let server = TestServer::start();
     let mon = Monitor::start(server.state.clone());
     let id = server.state.server_id.clone();
@@ -194,8 +195,8 @@ fn absent_features_answer_with_empty_reference_shapes() {
         (Some(0), true)
     );
     let a: serde_json::Value = mon.json("/accountz");
-    assert_eq!(a["accounts"], serde_json::json!(["$G"]));
-    assert_eq!(a["system_account"], "");
+    assert_eq!(a["accounts"], serde_json::json!(["$G", "$SYS"]));
+    assert_eq!(a["system_account"], "$SYS");
     let j: serde_json::Value = mon.json("/jsz");
     assert_eq!(j["disabled"], true);
     assert_eq!(
