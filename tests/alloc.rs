@@ -54,17 +54,64 @@ fn run(
     }
 }
 
-fn measure(size: usize, per_batch: usize, batches: usize) -> f64 {
-    let server = common::TestServer::start();
+/// Where the publisher and the subscribers are: one server-wide subject
+/// space, or accounts (both in one account, or across a stream import).
+#[derive(Clone, Copy)]
+enum Setup {
+    Global,
+    OneAccount,
+    StreamImport,
+}
+
+const ACCOUNTS: &str = r#"
+accounts {
+  A { users = [ { user: a, password: a } ], exports = [ { stream: "alloc.>" } ] }
+  B { users = [ { user: b, password: b } ],
+      imports = [ { stream: { account: A, subject: "alloc.>" }, prefix: "from" } ] }
+}
+"#;
+
+/// The allocation counter is process-wide: one measurement at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn measure(setup: Setup, size: usize, per_batch: usize, batches: usize) -> f64 {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server = match setup {
+        Setup::Global => common::TestServer::start(),
+        Setup::OneAccount | Setup::StreamImport => {
+            let (opts, _) =
+                natrium::config::parse_str(ACCOUNTS, &std::env::temp_dir()).expect("config");
+            common::TestServer::with(move |o| *o = opts)
+        }
+    };
+    let (pub_login, sub_login, sub_subject): (&[u8], &[u8], &str) = match setup {
+        Setup::Global => (b"{\"verbose\":false}", b"{\"verbose\":false}", "alloc.test"),
+        Setup::OneAccount => (
+            b"{\"verbose\":false,\"user\":\"a\",\"pass\":\"a\"}",
+            b"{\"verbose\":false,\"user\":\"a\",\"pass\":\"a\"}",
+            "alloc.test",
+        ),
+        Setup::StreamImport => (
+            b"{\"verbose\":false,\"user\":\"a\",\"pass\":\"a\"}",
+            b"{\"verbose\":false,\"user\":\"b\",\"pass\":\"b\"}",
+            "from.alloc.test",
+        ),
+    };
     let mut subs = Vec::new();
     for _ in 0..2 {
         let mut r = server.raw();
-        r.send(b"CONNECT {\"verbose\":false}\r\nSUB alloc.test 1\r\n");
+        let mut login = b"CONNECT ".to_vec();
+        login.extend_from_slice(sub_login);
+        login.extend_from_slice(format!("\r\nSUB {sub_subject} 1\r\n").as_bytes());
+        r.send(&login);
         assert_eq!(r.flush(), "");
         subs.push(r.sock);
     }
     let mut p = server.raw();
-    p.send(b"CONNECT {\"verbose\":false}\r\n");
+    let mut login = b"CONNECT ".to_vec();
+    login.extend_from_slice(pub_login);
+    login.extend_from_slice(b"\r\n");
+    p.send(&login);
     assert_eq!(p.flush(), "");
     let mut publisher = p.sock;
     let payload = vec![b'x'; size];
@@ -77,7 +124,7 @@ fn measure(size: usize, per_batch: usize, batches: usize) -> f64 {
         .cycle()
         .take(one.len() * per_batch)
         .collect();
-    let msg_wire_len = format!("MSG alloc.test 1 {size}\r\n").len() + size + 2;
+    let msg_wire_len = format!("MSG {sub_subject} 1 {size}\r\n").len() + size + 2;
     let mut scratch = vec![0u8; 256 * 1024];
     // Warm-up: buffers grow to their working size, caches fill.
     run(
@@ -117,11 +164,25 @@ fn pub_to_msg_path_does_not_allocate_per_message() {
         (64 * 1024, 4, 100, 0.05),
     ];
     for (size, per_batch, batches, allowed) in cases {
-        let per_msg = measure(size, per_batch, batches);
+        let per_msg = measure(Setup::Global, size, per_batch, batches);
         eprintln!("payload {size} B: {per_msg:.4} allocations per message");
         assert!(
             per_msg < allowed,
             "{per_msg} allocations per message for {size} B payloads"
         );
+    }
+}
+
+/// Accounts cost no allocation per message either: inside one account, and
+/// across a stream import (the mapped subject is built in a reused buffer).
+#[test]
+fn accounts_and_stream_imports_do_not_allocate_per_message() {
+    for (setup, name) in [
+        (Setup::OneAccount, "one account"),
+        (Setup::StreamImport, "stream import"),
+    ] {
+        let per_msg = measure(setup, 128, 100, 100);
+        eprintln!("{name}: {per_msg:.4} allocations per message");
+        assert!(per_msg < 0.01, "{name}: {per_msg} allocations per message");
     }
 }

@@ -63,6 +63,8 @@ pub struct AccountTotals {
     pub out_msgs: AtomicU64,
     pub out_bytes: AtomicU64,
     pub total_connections: AtomicU64,
+    /// Its connections cut as slow consumers (counted when cut).
+    pub slow_consumers: AtomicU64,
 }
 
 /// Where the answer to one forwarded request goes.
@@ -328,6 +330,9 @@ impl Accounts {
         }
         let routes = u32::try_from(self.routes.len()).unwrap_or(u32::MAX);
         all.num_subscriptions = all.num_subscriptions.saturating_sub(routes);
+        let (inserted, removed) = self.routes.churn();
+        all.num_inserts = all.num_inserts.saturating_sub(inserted);
+        all.num_removes = all.num_removes.saturating_sub(removed);
         all
     }
 }

@@ -96,9 +96,20 @@ pub(super) struct RouteTable {
     by_sid: ArcSwap<HashMap<Bytes, Arc<Route>>>,
     installed: Mutex<Vec<Installed>>,
     next: AtomicU64,
+    /// Route subscriptions ever removed (inserts are `next`): `/subsz`
+    /// counts clients' inserts and removes, not the server's own.
+    removed: AtomicU64,
 }
 
 impl RouteTable {
+    /// Route subscriptions ever inserted and removed.
+    pub(super) fn churn(&self) -> (u64, u64) {
+        (
+            self.next.load(Ordering::Relaxed),
+            self.removed.load(Ordering::Relaxed),
+        )
+    }
+
     /// Route subscriptions installed now.
     pub(super) fn len(&self) -> usize {
         self.installed.lock().len()
@@ -217,6 +228,7 @@ impl RouteTable {
                 return true;
             }
             let _ = r.acc.sublist.remove(&r.sub.0.subject, None, &r.sub);
+            self.removed.fetch_add(1, Ordering::Relaxed);
             table.remove(&r.sub.0.sid);
             false
         });

@@ -130,15 +130,6 @@ pub(crate) fn leafz(s: &ServerState) -> Leafz {
     }
 }
 
-/// The account list, now built by `accountz::list`; kept only because
-/// `system.rs` still calls it here (its `ACCOUNTZ` request should move to
-/// `accountz::collect`, which also answers one account's detail). Allowed
-/// unused while `system.rs` is not yet a module in every commit.
-#[allow(dead_code)]
-pub(crate) fn accountz(s: &ServerState) -> super::accountz::Accountz {
-    super::accountz::list(s)
-}
-
 pub(crate) fn jsz(s: &ServerState) -> Jsz {
     Jsz {
         server_id: s.server_id.clone(),

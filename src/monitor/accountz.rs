@@ -178,12 +178,6 @@ pub(crate) fn tally(server: &ServerState) -> BTreeMap<Arc<str>, Tally> {
         t.leafnodes += 1;
         add_traffic(t, &l.conn, true);
     }
-    for c in server.closed_connections() {
-        let slow = c.reason.is_some_and(|r| r.starts_with("Slow Consumer"));
-        if let Some(t) = out.get_mut(c.account.as_str()).filter(|_| slow) {
-            t.slow_consumers += 1;
-        }
-    }
     out
 }
 
@@ -196,6 +190,7 @@ fn closed_tally(a: &Account) -> Tally {
     let t = &a.closed;
     let mut tally = Tally {
         subscriptions: u32::try_from(a.sublist.count()).unwrap_or(u32::MAX),
+        slow_consumers: t.slow_consumers.load(Relaxed),
         ..Tally::default()
     };
     tally.received.total = MsgBytes {

@@ -19,6 +19,7 @@ mod dashboard;
 mod metrics;
 mod params;
 mod subsz;
+mod system;
 mod varz;
 
 use std::net::SocketAddr;
@@ -151,8 +152,12 @@ fn router_at(server: Arc<ServerState>, http_addr: Option<SocketAddr>) -> Router 
 /// the listener fails; run it in its own task next to `Server::run`.
 pub async fn serve(
     state: Arc<ServerState>,
-    listener: tokio::net::TcpListener,
+    listener: Option<tokio::net::TcpListener>,
 ) -> std::io::Result<()> {
+    system::start(&state);
+    let Some(listener) = listener else {
+        return Ok(());
+    };
     let addr = listener.local_addr().ok();
     axum::serve(listener, router_at(state, addr)).await
 }

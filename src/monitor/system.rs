@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::{absent, connz, subsz, varz, Monitor, QueryMap};
+use super::{absent, accountz, connz, subsz, varz, Monitor, QueryMap};
 use crate::account::{Route, SysMsg, SysRequest, SystemKind};
 use crate::client::{Fanout, Message};
 use crate::conn::{ConnShared, ConnSnapshot};
@@ -237,7 +237,10 @@ impl Task {
             }
             SystemKind::Healthz => serde_json::json!({"status": "ok"}),
             SystemKind::Leafz => to_value(&absent::leafz(s)),
-            SystemKind::Accountz => to_value(&absent::accountz(s)),
+            SystemKind::Accountz => {
+                let acc = account.or_else(|| body.get("account").and_then(Value::as_str));
+                to_value(&accountz::collect(s, acc)?)
+            }
             SystemKind::Routez => to_value(&absent::routez(s)),
             SystemKind::Gatewayz => to_value(&absent::gatewayz(s)),
             SystemKind::Jsz => to_value(&absent::jsz(s)),
@@ -245,7 +248,7 @@ impl Task {
                 "server_id": s.server_id,
                 "server_name": varz::server_name(s),
             }),
-            SystemKind::Statsz => self.account_statz(account.unwrap_or_default()),
+            SystemKind::Statsz => self.account_statz(&[account.unwrap_or_default()]),
         };
         Ok(v)
     }
@@ -271,40 +274,10 @@ impl Task {
         })
     }
 
-    /// `$SYS.REQ.ACCOUNT.<acc>.STATZ`: one account's connections and traffic.
-    fn account_statz(&self, name: &str) -> Value {
-        let s = self.srv();
-        let (mut conns, mut leafs) = (0u64, 0u64);
-        let (mut in_msgs, mut in_bytes, mut out_msgs, mut out_bytes) = (0, 0, 0, 0);
-        for c in s.clients() {
-            if c.account_name() != name {
-                continue;
-            }
-            conns += 1;
-            let snap = c.snapshot(false);
-            in_msgs += snap.in_msgs;
-            in_bytes += snap.in_bytes;
-            out_msgs += snap.out_msgs;
-            out_bytes += snap.out_bytes;
-        }
-        for l in s.leafs.list() {
-            if l.conn.account_name() == name {
-                leafs += 1;
-            }
-        }
-        let subs = s.accounts.get(name).map_or(0, |a| a.sublist.count());
-        serde_json::json!({
-            "account_statz": [{
-                "acc": name,
-                "conns": conns,
-                "leafnodes": leafs,
-                "total_conns": conns + leafs,
-                "num_subscriptions": subs,
-                "sent": {"msgs": out_msgs, "bytes": out_bytes},
-                "received": {"msgs": in_msgs, "bytes": in_bytes},
-                "slow_consumers": 0,
-            }]
-        })
+    /// `$SYS.REQ.ACCOUNT.<acc>.STATZ` (one account) or a `PING.STATZ` body
+    /// naming `accounts`: the `/accstatz` figures.
+    fn account_statz(&self, names: &[&str]) -> Value {
+        to_value(&accountz::statz(self.srv(), Some(names), true))
     }
 
     fn connect_event(&mut self, c: &Arc<ConnShared>) {

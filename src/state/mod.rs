@@ -305,6 +305,9 @@ impl ServerState {
     /// Counts and logs one slow-consumer cut, as nats-server does at the cut.
     pub fn note_slow_consumer(&self, conn: &ConnShared, reason: CloseReason) {
         self.slow_consumers.fetch_add(1, Ordering::Relaxed);
+        if let Some(acc) = conn.account.get() {
+            acc.closed.slow_consumers.fetch_add(1, Ordering::Relaxed);
+        }
         let why = match reason {
             CloseReason::SlowConsumerWriteDeadline => "WriteDeadline of",
             _ => "MaxPending of",

@@ -39,6 +39,29 @@ async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {
         .expect("subscription ended")
 }
 
+/// Waits until `n` client subscriptions of `account` match `subject`:
+/// async-nats' `flush` does not wait for the server to apply a SUB.
+async fn interest(srv: &TestServer, account: &str, subject: &str, n: usize) {
+    let acc = srv.state.accounts.get(account).expect("account");
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let r = acc.sublist.match_subject(subject.as_bytes());
+        let clients = r
+            .plain
+            .iter()
+            .filter(|s| s.0.client.kind != natrium::conn::Kind::Internal)
+            .count();
+        if clients >= n {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no interest in {subject} in {account}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Nothing arrives within a short wait (after a flush round trip).
 async fn nothing(sub: &mut async_nats::Subscriber) {
     let r = tokio::time::timeout(Duration::from_millis(300), sub.next()).await;
@@ -59,8 +82,8 @@ async fn two_accounts_are_isolated() {
     let mut sa = a.subscribe("foo").await.expect("sub");
     let mut sb = b.subscribe("foo").await.expect("sub");
     let mut wild_b = b.subscribe(">").await.expect("sub");
-    a.flush().await.expect("flush");
-    b.flush().await.expect("flush");
+    interest(&srv, "A", "foo", 1).await;
+    interest(&srv, "B", "foo", 2).await;
     a.publish("foo", "from a".into()).await.expect("pub");
     a.flush().await.expect("flush");
     assert_eq!(next(&mut sa).await.payload.as_ref(), b"from a");
@@ -110,8 +133,9 @@ async fn stream_import_with_prefix_delivers_renamed() {
     let mut sb = b.subscribe("from_a.events.>").await.expect("sub");
     let mut private_b = b.subscribe("private.x").await.expect("sub");
     let mut sc = c.subscribe(">").await.expect("sub");
-    b.flush().await.expect("flush");
-    c.flush().await.expect("flush");
+    interest(&srv, "B", "from_a.events.order.1", 1).await;
+    interest(&srv, "B", "private.x", 1).await;
+    interest(&srv, "C", "other", 1).await;
     a.publish("events.order.1", "o1".into()).await.expect("pub");
     a.publish("private.x", "p".into()).await.expect("pub");
     a.publish("other", "no".into()).await.expect("pub");
@@ -129,7 +153,7 @@ async fn service_import_maps_request_and_reply() {
     let srv = server(SHARING);
     let (a, b) = (login(&srv, "a").await, login(&srv, "b").await);
     let mut service = a.subscribe("svc.time").await.expect("sub");
-    a.flush().await.expect("flush");
+    interest(&srv, "A", "svc.time", 1).await;
     let responder = tokio::spawn(async move {
         let req = next(&mut service).await;
         let reply = req.reply.clone().expect("a reply subject");
@@ -173,7 +197,7 @@ async fn revoked_import_on_reload_stops_delivery() {
     let srv = server(SHARING);
     let (a, b) = (login(&srv, "a").await, login(&srv, "b").await);
     let mut sb = b.subscribe("from_a.events.>").await.expect("sub");
-    b.flush().await.expect("flush");
+    interest(&srv, "B", "from_a.events.1", 1).await;
     a.publish("events.1", "before".into()).await.expect("pub");
     a.flush().await.expect("flush");
     assert_eq!(next(&mut sb).await.payload.as_ref(), b"before");
@@ -196,6 +220,7 @@ async fn revoked_import_on_reload_stops_delivery() {
     a.flush().await.expect("flush");
     nothing(&mut sb).await;
     let mut own = b.subscribe("x").await.expect("sub");
+    interest(&srv, "B", "x", 1).await;
     b.publish("x", "still up".into()).await.expect("pub");
     b.flush().await.expect("flush");
     assert_eq!(next(&mut own).await.payload.as_ref(), b"still up");
@@ -243,8 +268,8 @@ no_auth_user: guest
     let b = login(&srv, "b").await;
     let mut sb = b.subscribe("bar").await.expect("sub");
     let mut sg = guest.subscribe("bar").await.expect("sub");
-    b.flush().await.expect("flush");
-    guest.flush().await.expect("flush");
+    interest(&srv, "B", "bar", 1).await;
+    interest(&srv, "A", "bar", 1).await;
     guest.publish("bar", "g".into()).await.expect("pub");
     guest.flush().await.expect("flush");
     assert_eq!(next(&mut sg).await.payload.as_ref(), b"g");
@@ -270,11 +295,12 @@ async fn system_account_sees_connect_and_disconnect_events() {
         .subscribe("$SYS.ACCOUNT.A.DISCONNECT")
         .await
         .expect("sub");
-    sys.flush().await.expect("flush");
+    interest(&srv, "SYS", "$SYS.ACCOUNT.A.CONNECT", 1).await;
+    interest(&srv, "SYS", "$SYS.ACCOUNT.A.DISCONNECT", 1).await;
     // A non-system user subscribing to $SYS.> sees nothing.
     let other = login(&srv, "a").await;
     let mut snoop = other.subscribe("$SYS.>").await.expect("sub");
-    other.flush().await.expect("flush");
+    interest(&srv, "A", "$SYS.ACCOUNT.A.CONNECT", 1).await;
 
     let m = next(&mut connects).await;
     assert_eq!(m.subject.as_str(), "$SYS.ACCOUNT.A.CONNECT");
@@ -301,7 +327,7 @@ async fn system_requests_answer_with_the_endpoint_json() {
     let sys = login(&srv, "sys").await;
     let a = login(&srv, "a").await;
     let _s = a.subscribe("watched").await.expect("sub");
-    a.flush().await.expect("flush");
+    interest(&srv, "A", "watched", 1).await;
 
     let ask = |subject: String, body: &'static str| {
         let sys = sys.clone();
@@ -325,7 +351,8 @@ async fn system_requests_answer_with_the_endpoint_json() {
     let healthz = ask(format!("$SYS.REQ.SERVER.{id}.HEALTHZ"), "").await;
     assert_eq!(healthz["data"]["status"], "ok");
 
-    let connz = ask("$SYS.REQ.ACCOUNT.A.CONNZ".into(), "").await;
+    // As nats-server, the account is named with `auth`.
+    let connz = ask("$SYS.REQ.ACCOUNT.A.CONNZ".into(), r#"{"auth": true}"#).await;
     let conns = connz["data"]["connections"].as_array().expect("list");
     assert_eq!(conns.len(), 1);
     assert_eq!(conns[0]["account"], "A");
