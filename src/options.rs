@@ -113,14 +113,41 @@ pub struct TlsConfig {
 /// Default leaf-node port (`leafnodes { port }`), as nats-server.
 pub const DEFAULT_LEAF_PORT: u16 = 7422;
 
+/// TLS of a leaf link (`leafnodes { tls }` for the hub side, a remote's `tls`
+/// for the leaf side): kept apart from [`TlsConfig`] because links have two
+/// keys client connections do not.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LeafTls {
+    /// Hub side: our certificate, and with `verify` the CA leaves' certificates
+    /// must chain to. Leaf side: `cert_file`/`key_file` are the certificate we
+    /// present if asked, `ca_file` the CAs the hub's certificate must chain to
+    /// (the system's when absent); `verify` means nothing there.
+    pub config: TlsConfig,
+    /// `insecure` (leaf side): accept any hub certificate; for tests only.
+    pub insecure: bool,
+    /// `handshake_first`: TLS before the INFO instead of after it (both ends
+    /// must agree, as with nats-server).
+    pub handshake_first: bool,
+}
+
 /// One `leafnodes { remotes = [...] }` entry: a hub this server dials as a leaf.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LeafRemote {
-    /// `url`/`urls`, tried in turn (`nats-leaf://host:port`, `nats://…`, `host:port`).
+    /// `url`/`urls`, tried in turn (`nats-leaf://host:port`, `nats://…`,
+    /// `tls://…`, `host:port`).
     pub urls: Vec<String>,
     pub user: Option<String>,
     pub password: Option<String>,
     pub token: Option<String>,
+    /// `nkey`: a user seed (`SU…`); the CONNECT carries its public key and its
+    /// signature of the hub's nonce.
+    pub nkey: Option<String>,
+    /// `credentials`: a NATS creds file (user JWT and seed), read at every
+    /// dial as nats-server does, so a rotated file is picked up.
+    pub credentials: Option<PathBuf>,
+    /// `tls { ... }`: upgrade the link (also done without it when the hub's
+    /// INFO says `tls_required`, then with the system's CAs).
+    pub tls: Option<LeafTls>,
 }
 
 /// A remote's URL taken apart: where to dial and any credentials in it.
@@ -132,12 +159,15 @@ pub struct LeafUrl {
     pub password: Option<String>,
 }
 
-/// Parses `nats-leaf://[user[:pass]@]host[:port]` (also `nats://`, `tls://`,
-/// `ws://` schemes are refused: not supported; a bare `host:port` is taken).
+/// Parses `nats-leaf://[user[:pass]@]host[:port]` (also `nats://` and
+/// `tls://`; `ws://`/`wss://` are refused: not supported; a bare `host:port`
+/// is taken).
 /// The port defaults to 7422.
 pub fn parse_leaf_url(u: &str) -> Option<LeafUrl> {
     let rest = match u.split_once("://") {
-        Some(("nats-leaf" | "nats", rest)) => rest,
+        // `tls://` does not by itself turn TLS on: as nats-server, a `tls`
+        // block or the hub's `tls_required` does.
+        Some(("nats-leaf" | "nats" | "tls", rest)) => rest,
         Some(_) => return None,
         None => u,
     };
@@ -186,12 +216,18 @@ pub struct LeafOptions {
     pub username: Option<String>,
     pub password: Option<String>,
     pub token: Option<String>,
+    /// `authorization { nkey }`: the public user key (`U…`) a leaf must sign
+    /// our INFO's nonce with (nats-server 2.11+).
+    pub nkey: Option<String>,
     /// `authorization { users = [ { user, password } ] }` for leaf links.
     pub users: Vec<(String, String)>,
     pub auth_timeout: Duration,
     pub remotes: Vec<LeafRemote>,
     /// Delay between reconnect attempts (nats-server's `reconnect`, default 1 s).
     pub reconnect: Duration,
+    /// `tls { ... }`: every accepted leaf must upgrade (INFO says
+    /// `tls_required`).
+    pub tls: Option<LeafTls>,
 }
 
 impl Default for LeafOptions {
@@ -202,10 +238,12 @@ impl Default for LeafOptions {
             username: None,
             password: None,
             token: None,
+            nkey: None,
             users: Vec::new(),
             auth_timeout: Duration::from_secs(2),
             remotes: Vec::new(),
             reconnect: Duration::from_secs(1),
+            tls: None,
         }
     }
 }

@@ -1,25 +1,30 @@
-//! TLS for client connections: building a rustls server configuration from a
-//! [`TlsConfig`] (PEM certificate chain and key, optional client-certificate
-//! verification against a CA) and the server side of the handshake with a
-//! timeout.
+//! TLS for client connections and leaf links: building a rustls server
+//! configuration from a [`TlsConfig`] (PEM certificate chain and key, optional
+//! client-certificate verification against a CA) and the server side of the
+//! handshake with a timeout; and, for a leaf dialling its hub, the client
+//! configuration (the hub's certificate checked against `ca_file` or the
+//! system's CAs, our certificate presented when given) and the client side of
+//! the handshake.
 //!
 //! Owns: reading and parsing the PEM files, the crypto provider choice (`ring`,
-//! set explicitly so no process-wide default is needed), and the handshake.
+//! set explicitly so no process-wide default is needed), and the handshakes.
 //! Must not touch: the NATS protocol order (INFO in plain text first, then the
-//! upgrade — that is `client`/`server`), INFO fields, or the listener.
+//! upgrade — that is `client`/`server`/`leaf`), INFO fields, or the listener.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::TcpStream;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::options::TlsConfig;
 
@@ -54,9 +59,18 @@ pub enum TlsError {
     /// The handshake with a client failed (bad certificate, protocol error, EOF).
     #[error("TLS handshake failed: {0}")]
     Handshake(std::io::Error),
-    /// The client did not finish the handshake in time.
+    /// The peer did not finish the handshake in time.
     #[error("TLS handshake timeout after {0:?}")]
     Timeout(Duration),
+    /// Dialling out: the host we dialled is not a name a certificate can
+    /// carry (nor an IP address).
+    #[error("{0:?} is not a valid TLS server name")]
+    ServerName(String),
+    /// Dialling out without `ca_file`, and no system CA bundle was found.
+    #[error(
+        "no CA certificates to verify the server with: set ca_file (no system CA bundle found)"
+    )]
+    NoRoots,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
@@ -141,12 +155,151 @@ pub fn handshake_timeout(tls: &TlsConfig) -> Duration {
 /// Runs the server side of the handshake on an accepted connection (after the
 /// plain-text INFO was sent), giving up after `timeout` so a silent or slow
 /// client cannot hold a connection slot.
-pub async fn accept(
+pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     acceptor: &TlsAcceptor,
-    stream: TcpStream,
+    stream: S,
     timeout: Duration,
-) -> Result<TlsStream<TcpStream>, TlsError> {
+) -> Result<TlsStream<S>, TlsError> {
     match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(e)) => Err(TlsError::Handshake(e)),
+        Err(_) => Err(TlsError::Timeout(timeout)),
+    }
+}
+
+/// Where distributions keep the system CA bundle (`SSL_CERT_FILE` first).
+const SYSTEM_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// The CAs a dialled server's certificate must chain to: `ca_file`, else the
+/// system bundle (what Go's crypto/tls, and so nats-server, uses then).
+fn client_roots(ca_file: Option<&Path>) -> Result<RootCertStore, TlsError> {
+    let mut roots = RootCertStore::empty();
+    if let Some(ca_path) = ca_file {
+        for ca in load_certs(ca_path)? {
+            roots
+                .add(ca)
+                .map_err(|e| pem_err(ca_path, format!("bad CA certificate: {e}")))?;
+        }
+        return Ok(roots);
+    }
+    let env = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
+    let candidates = env
+        .into_iter()
+        .chain(SYSTEM_BUNDLES.iter().map(std::path::PathBuf::from));
+    for path in candidates {
+        let Ok(pem) = std::fs::read(&path) else {
+            continue;
+        };
+        let certs = CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok);
+        let (added, _) = roots.add_parsable_certificates(certs);
+        if added > 0 {
+            return Ok(roots);
+        }
+    }
+    Err(TlsError::NoRoots)
+}
+
+/// `insecure`: any server certificate is taken. The handshake signatures are
+/// still checked (the peer holds the key of the certificate it showed), but
+/// not who that is: for tests, as nats-server's `insecure`.
+#[derive(Debug)]
+struct AnyServerCert(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AnyServerCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Builds the configuration for dialling a TLS server (a leaf's hub): the
+/// server's certificate must chain to `ca_file` (or the system's CAs) and
+/// name the host dialled, unless `insecure`; `cert_file`/`key_file`, when
+/// both given, are presented if the server asks for a certificate. `verify`
+/// has no meaning on this side and is ignored, as nats-server does.
+pub fn client_config(tls: &TlsConfig, insecure: bool) -> Result<Arc<ClientConfig>, TlsError> {
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let builder = if insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyServerCert(provider())))
+    } else {
+        let roots = client_roots(tls.ca_file.as_deref())?;
+        let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+            .build()
+            .map_err(|e| TlsError::Config(e.to_string()))?;
+        builder.with_webpki_verifier(verifier)
+    };
+    let config = match (tls.cert_file.as_deref(), tls.key_file.as_deref()) {
+        (Some(cert), Some(key)) => builder
+            .with_client_auth_cert(load_certs(cert)?, load_key(key)?)
+            .map_err(|e| TlsError::Config(e.to_string()))?,
+        (Some(_), None) => return Err(TlsError::MissingKey),
+        (None, Some(_)) => return Err(TlsError::MissingCert),
+        (None, None) => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(config))
+}
+
+/// Runs the client side of the handshake on a dialled connection, checking
+/// the server's certificate against `host` (a DNS name or an IP address, as
+/// dialled), giving up after `timeout`.
+pub async fn connect<S: AsyncRead + AsyncWrite + Unpin>(
+    config: &Arc<ClientConfig>,
+    host: &str,
+    stream: S,
+    timeout: Duration,
+) -> Result<tokio_rustls::client::TlsStream<S>, TlsError> {
+    let name =
+        ServerName::try_from(host.to_string()).map_err(|_| TlsError::ServerName(host.into()))?;
+    let connector = TlsConnector::from(config.clone());
+    match tokio::time::timeout(timeout, connector.connect(name, stream)).await {
         Ok(Ok(s)) => Ok(s),
         Ok(Err(e)) => Err(TlsError::Handshake(e)),
         Err(_) => Err(TlsError::Timeout(timeout)),

@@ -1,13 +1,22 @@
 //! The `leafnodes { ... }` block: listen address, authorization for leaf
-//! connections accepted here, remotes to solicit, reconnect delay.
+//! connections accepted here (user/password, token, nkey, users), TLS, remotes
+//! to solicit (with their credentials, nkey or creds file, and TLS), reconnect
+//! delay.
 //!
 //! Owns the meaning of the leaf keys only (as nats-server names them); it uses
-//! `apply`'s typed readers and must not act on the options.
+//! `apply`'s typed readers and must not act on the options. Files named here
+//! (certificates, creds) are read once to report a bad one at its key's
+//! `file:line:col`; the server reads them again when it uses them.
 
-use super::apply::{boolean, duration, host_port, map, port, seconds, string, unknown, wrong_node};
+use std::path::PathBuf;
+
+use super::apply::{
+    boolean, duration, host_port, invalid, map, port, seconds, string, unknown, wrong, wrong_node,
+};
 use super::parser::{Entry, Node, Value};
 use super::ConfigError;
-use crate::options::{LeafOptions, LeafRemote};
+use crate::leaf::creds;
+use crate::options::{LeafOptions, LeafRemote, LeafTls, TlsConfig};
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
@@ -32,11 +41,20 @@ pub(super) fn leafnodes(e: &Entry, warnings: &mut Vec<String>) -> Result<LeafOpt
                         "user" | "username" => lo.username = Some(string(x)?),
                         "password" | "pass" => lo.password = Some(string(x)?),
                         "token" => lo.token = Some(string(x)?),
+                        "nkey" => lo.nkey = Some(public_user_key(x)?),
                         "timeout" => lo.auth_timeout = seconds(x)?,
                         "users" => lo.users = users(x)?,
                         _ => warnings.push(unknown(x)),
                     }
                 }
+                if lo.nkey.is_some() && !lo.users.is_empty() {
+                    return Err(invalid(a, "can not have a single nkey and a users array"));
+                }
+            }
+            "tls" => {
+                let t = leaf_tls(a, warnings)?;
+                crate::tls::server_config(&t.config).map_err(|e| invalid(a, e.to_string()))?;
+                lo.tls = Some(t);
             }
             "remotes" => {
                 let Value::Array(items) = &a.node.value else {
@@ -47,7 +65,7 @@ pub(super) fn leafnodes(e: &Entry, warnings: &mut Vec<String>) -> Result<LeafOpt
                 }
             }
             "reconnect" | "reconnect_delay" => lo.reconnect = duration(a, warnings)?,
-            "advertise" | "no_advertise" | "compression" | "tls" => {
+            "advertise" | "no_advertise" | "compression" => {
                 warnings.push(format!(
                     "leafnodes \"{}\" at {} is not supported by natrium and is ignored",
                     a.key, a.key_pos
@@ -123,7 +141,30 @@ fn remote(n: &Node, warnings: &mut Vec<String>) -> Result<LeafRemote> {
                     warnings.push(format!("leafnodes remote hub at {} is ignored", a.key_pos));
                 }
             }
-            "credentials" | "tls" | "nkey" | "deny_imports" | "deny_exports" | "compression" => {
+            "credentials" | "creds" => {
+                if r.nkey.is_some() {
+                    return Err(invalid(a, "can not have both creds and nkey defined"));
+                }
+                let path = creds::expand_home(&string(a)?);
+                creds::load(&path).map_err(|e| invalid(a, e.to_string()))?;
+                r.credentials = Some(path);
+            }
+            "nkey" | "seed" => {
+                if r.credentials.is_some() {
+                    return Err(invalid(a, "can not have both creds and nkey defined"));
+                }
+                let seed = string(a)?;
+                // The error never repeats the seed: config errors get logged.
+                creds::user_seed(&seed).map_err(|e| invalid(a, e.to_string()))?;
+                r.nkey = Some(seed);
+            }
+            "tls" => {
+                let t = leaf_tls(a, warnings)?;
+                crate::tls::client_config(&t.config, t.insecure)
+                    .map_err(|e| invalid(a, e.to_string()))?;
+                r.tls = Some(t);
+            }
+            "deny_imports" | "deny_exports" | "compression" => {
                 warnings.push(format!(
                     "leafnodes remote \"{}\" at {} is not supported by natrium and is ignored",
                     a.key, a.key_pos
@@ -152,6 +193,83 @@ fn invalid_url(n: &Node, u: &str) -> ConfigError {
         pos: n.pos.clone(),
         key: "url".into(),
         reason: format!("{u:?} is not a leaf node url (nats-leaf://host:port)"),
+    }
+}
+
+/// `authorization { nkey }`: a public user key, as nats-server checks.
+fn public_user_key(e: &Entry) -> Result<String> {
+    let key = string(e)?;
+    match nkeys::KeyPair::from_public_key(&key) {
+        Ok(_) if key.starts_with('U') => Ok(key),
+        _ => Err(invalid(
+            e,
+            "not a valid public nkey for leafnode authorization (U...)",
+        )),
+    }
+}
+
+/// A leaf `tls { ... }` block (hub side or a remote's): the client-port keys
+/// plus `insecure` and `handshake_first`.
+fn leaf_tls(e: &Entry, warnings: &mut Vec<String>) -> Result<LeafTls> {
+    let m = map(e)?;
+    let mut t = LeafTls {
+        config: TlsConfig::default(),
+        insecure: false,
+        handshake_first: false,
+    };
+    for a in &m.entries {
+        match a.key.to_ascii_lowercase().as_str() {
+            "cert_file" => t.config.cert_file = Some(PathBuf::from(string(a)?)),
+            "key_file" => t.config.key_file = Some(PathBuf::from(string(a)?)),
+            "ca_file" => t.config.ca_file = Some(PathBuf::from(string(a)?)),
+            "verify" => t.config.verify = boolean(a)?,
+            "timeout" => t.config.timeout = Some(seconds(a)?),
+            "insecure" => t.insecure = boolean(a)?,
+            "handshake_first" | "first" | "immediate" => {
+                t.handshake_first = handshake_first(a, warnings)?;
+            }
+            "cipher_suites"
+            | "curve_preferences"
+            | "pinned_certs"
+            | "verify_and_map"
+            | "verify_cert_and_check_known_urls"
+            | "min_version"
+            | "ocsp_peer"
+            | "cert_store"
+            | "cert_match"
+            | "cert_match_by" => warnings.push(format!(
+                "leafnodes tls \"{}\" at {} is not supported by natrium and is ignored",
+                a.key, a.key_pos
+            )),
+            _ if a.used_as_variable => {}
+            _ => warnings.push(unknown(a)),
+        }
+    }
+    Ok(t)
+}
+
+/// `handshake_first`: a boolean, `true`/`false`/`on`/`off`, or nats-server's
+/// fallback forms (`auto`, a delay) which natrium takes as plain `true`.
+fn handshake_first(e: &Entry, warnings: &mut Vec<String>) -> Result<bool> {
+    let text = match &e.node.value {
+        Value::Bool(b) => return Ok(*b),
+        Value::String(s) => s.to_ascii_lowercase(),
+        _ => return Err(wrong(e, "a boolean or a string")),
+    };
+    match text.as_str() {
+        "true" | "on" => Ok(true),
+        "false" | "off" => Ok(false),
+        other if other.starts_with("auto") || super::duration::parse_duration(other).is_ok() => {
+            warnings.push(format!(
+                "leafnodes tls \"{}\" at {}: the fallback to INFO first is not supported by natrium; TLS first only",
+                e.key, e.key_pos
+            ));
+            Ok(true)
+        }
+        _ => Err(invalid(
+            e,
+            format!("{text:?} is not true, false, auto or a duration"),
+        )),
     }
 }
 
@@ -214,5 +332,87 @@ mod tests {
         );
         let u = crate::options::parse_leaf_url("nats-leaf://[::1]").expect("v6");
         assert_eq!((u.host.as_str(), u.port), ("::1", 7422));
+    }
+
+    #[test]
+    fn remote_credentials_nkey_and_tls() {
+        let seed = nkeys::KeyPair::new_user().seed().expect("seed");
+        let dir = std::env::temp_dir().join(format!("natrium-leafcfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let creds = dir.join("u.creds");
+        std::fs::write(
+            &creds,
+            format!(
+                "-----BEGIN NATS USER JWT-----\na.b.c\n------END NATS USER JWT------\n\n\
+                 -----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n"
+            ),
+        )
+        .expect("write");
+        let text = format!(
+            r#"leafnodes {{ remotes = [
+                {{ url: "tls://h:1", nkey: "{seed}", tls {{ insecure: true, handshake_first: true, timeout: 3 }} }}
+                {{ url: "nats-leaf://h:2", credentials: "{}" }}
+            ] }}"#,
+            creds.display()
+        );
+        let (o, _) = parse_str(&text, Path::new(".")).expect("parses");
+        let lo = o.leafnodes.expect("leafnodes");
+        assert_eq!(lo.remotes[0].nkey.as_deref(), Some(seed.as_str()));
+        let t = lo.remotes[0].tls.as_ref().expect("tls");
+        assert!(t.insecure && t.handshake_first);
+        assert_eq!(t.config.timeout, Some(Duration::from_secs(3)));
+        assert_eq!(lo.remotes[1].credentials.as_deref(), Some(creds.as_path()));
+
+        let both = format!(
+            r#"leafnodes {{ remotes = [ {{ url: "h:1", nkey: "{seed}", credentials: "{}" }} ] }}"#,
+            creds.display()
+        );
+        let err = parse_str(&both, Path::new("."))
+            .expect_err("both")
+            .to_string();
+        assert!(err.contains("both creds and nkey"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn bad_leaf_secrets_are_positioned_errors() {
+        let bad_seed = "leafnodes {\n remotes = [ { url: \"h:1\", nkey: \"SUNOTASEED\" } ]\n}";
+        let err = parse_str(bad_seed, Path::new("."))
+            .expect_err("seed")
+            .to_string();
+        assert!(
+            err.contains("2:") && err.contains("not a valid user seed"),
+            "{err}"
+        );
+        assert!(!err.contains("SUNOTASEED"), "the seed is not echoed: {err}");
+        let missing =
+            "leafnodes { remotes = [ { url: \"h:1\", credentials: \"/nonexistent/x.creds\" } ] }";
+        let err = parse_str(missing, Path::new("."))
+            .expect_err("creds")
+            .to_string();
+        assert!(
+            err.contains("1:") && err.contains("/nonexistent/x.creds"),
+            "{err}"
+        );
+        let no_ca = "leafnodes { remotes = [ { url: \"h:1\", tls { ca_file: \"/nonexistent/ca.pem\" } } ] }";
+        let err = parse_str(no_ca, Path::new("."))
+            .expect_err("ca")
+            .to_string();
+        assert!(err.contains("/nonexistent/ca.pem"), "{err}");
+        let hub = "leafnodes { port: 7422, tls { cert_file: \"/nonexistent/c.pem\", key_file: \"/nonexistent/k.pem\" } }";
+        let err = parse_str(hub, Path::new("."))
+            .expect_err("hub tls")
+            .to_string();
+        assert!(err.contains("/nonexistent/c.pem"), "{err}");
+        let key = nkeys::KeyPair::new_user().public_key();
+        let ok = format!("leafnodes {{ authorization {{ nkey: \"{key}\" }} }}");
+        let (o, _) = parse_str(&ok, Path::new(".")).expect("nkey auth");
+        assert_eq!(o.leafnodes.expect("lo").nkey.as_deref(), Some(key.as_str()));
+        let not_user = "leafnodes { authorization { nkey: \"SUXYZ\" } }";
+        assert!(parse_str(not_user, Path::new(".")).is_err());
+        let with_users = format!(
+            "leafnodes {{ authorization {{ nkey: \"{key}\", users = [ {{ user: a, password: b }} ] }} }}"
+        );
+        assert!(parse_str(&with_users, Path::new(".")).is_err());
     }
 }

@@ -1,23 +1,35 @@
 //! Accepting: this server as the hub. A leaf that dialled our leaf port gets
-//! our INFO, must send CONNECT (with the credentials `leafnodes {
-//! authorization }` asks for) within the timeout, gets the INFO that answers
-//! CONNECT, and then runs as a link.
+//! our INFO (with a fresh nonce, as nats-server always sends one to leaves;
+//! with `tls_required` under `leafnodes { tls }`, followed by the TLS
+//! handshake — or the handshake first with `handshake_first`), must send
+//! CONNECT with the credentials `leafnodes { authorization }` asks for (or,
+//! without that block, a client user's, as nats-server) within the timeout,
+//! gets the INFO that answers CONNECT, and then runs as a link bound to the
+//! account it authenticated into.
 //!
-//! Owns the hub side of the handshake and its authorization check. Must not
-//! listen (the server's lifecycle does) nor touch interest (the link does).
+//! Owns the hub side of the handshake, its order and its authorization check.
+//! Must not listen (the server's lifecycle does) nor touch interest (the link
+//! does).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+use base64::Engine;
 use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::handshake::{info_line, read_op, PeerConnect};
+use super::handshake::{info_line, read_op, InfoFlags, PeerConnect};
 use super::link;
+use super::upgrade::hub_acceptor;
 use super::LeafError;
+use crate::account::Account;
+use crate::auth::Authenticator;
 use crate::conn::outbound::run_writer;
 use crate::conn::{CloseReason, ConnShared, Kind};
-use crate::options::LeafOptions;
+use crate::options::{LeafOptions, LeafTls, GLOBAL_ACCOUNT};
+use crate::protocol::connect::ConnectInfo;
 use crate::protocol::errors::text;
 use crate::protocol::{LeafOp, LeafParser};
 use crate::state::{LeafLink, ServerState};
@@ -27,16 +39,82 @@ pub async fn serve_accepted(srv: Arc<ServerState>, stream: TcpStream, addr: Sock
     let _ = stream.set_nodelay(true);
     let lo = srv.opts().leafnodes.clone().unwrap_or_default();
     let conn = Arc::new(ConnShared::new(Kind::Leaf, srv.next_cid(), addr));
-    let (mut rd, wr) = stream.into_split();
-    let auth_required = lo.username.is_some() || lo.token.is_some() || !lo.users.is_empty();
-    conn.out
-        .send_now(&info_line(&srv, conn.cid, auth_required, false));
+    let nonce = match Authenticator::new_nonce() {
+        Ok(n) => Some(n),
+        Err(e) if lo.nkey.is_some() || srv.authenticator().needs_nonce() => {
+            // Fail closed: without a nonce an nkey sign-in is replayable.
+            tracing::error!("{} leafnode refused: {e}", conn.log());
+            return;
+        }
+        Err(_) => None,
+    };
+    let flags = InfoFlags {
+        auth_required: leaf_auth_configured(&lo) || srv.authenticator().auth_required(),
+        connect_info: false,
+        nonce: nonce.as_deref(),
+    };
+    let info = info_line(&srv, conn.cid, flags);
+    tracing::info!("{} Leafnode connection created", conn.log());
+    match lo.tls.clone() {
+        None => {
+            let (rd, wr) = stream.into_split();
+            conn.out.send_now(&info);
+            serve(srv, conn, lo, rd, wr, nonce).await;
+        }
+        Some(tls) => match secure(&tls, stream, &info).await {
+            Ok(secured) => {
+                let (rd, wr) = tokio::io::split(secured);
+                if tls.handshake_first {
+                    conn.out.send_now(&info);
+                }
+                serve(srv, conn, lo, rd, wr, nonce).await;
+            }
+            Err(e) => {
+                tracing::error!("{} TLS leafnode handshake error: {e}", conn.log());
+                tracing::info!(
+                    "{} Leafnode connection closed: {}",
+                    conn.log(),
+                    CloseReason::TlsHandshakeError.as_str()
+                );
+            }
+        },
+    }
+}
+
+/// `leafnodes { tls }`: the INFO in plain text (so the leaf learns TLS is
+/// required), then the server handshake; or the handshake alone when
+/// `handshake_first` (the INFO then goes over TLS).
+async fn secure(
+    tls: &LeafTls,
+    mut stream: TcpStream,
+    info: &[u8],
+) -> Result<tokio_rustls::server::TlsStream<TcpStream>, LeafError> {
+    let acceptor = hub_acceptor(&tls.config)?;
+    let timeout = crate::tls::handshake_timeout(&tls.config);
+    if !tls.handshake_first {
+        tokio::time::timeout(timeout, stream.write_all(info))
+            .await
+            .map_err(|_| LeafError::Timeout("the INFO to be written"))??;
+    }
+    Ok(crate::tls::accept(&acceptor, stream, timeout).await?)
+}
+
+async fn serve<R, W>(
+    srv: Arc<ServerState>,
+    conn: Arc<ConnShared>,
+    lo: LeafOptions,
+    mut rd: R,
+    wr: W,
+    nonce: Option<String>,
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let writer = {
         let (conn, deadline) = (conn.clone(), srv.opts().write_deadline);
         tokio::spawn(async move { run_writer(&conn.out, wr, deadline).await })
     };
-    tracing::info!("{} Leafnode connection created", conn.log());
-    match handshake(&srv, &conn, &lo, &mut rd).await {
+    match handshake(&srv, &conn, &lo, &mut rd, nonce).await {
         Ok((rec, buf)) => {
             link::run(srv.clone(), rec, rd, buf).await;
         }
@@ -55,11 +133,12 @@ pub async fn serve_accepted(srv: Arc<ServerState>, stream: TcpStream, addr: Sock
     let _ = writer.await;
 }
 
-async fn handshake(
+async fn handshake<R: AsyncRead + Unpin>(
     srv: &Arc<ServerState>,
     conn: &Arc<ConnShared>,
     lo: &LeafOptions,
-    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    rd: &mut R,
+    nonce: Option<String>,
 ) -> Result<(Arc<LeafLink>, BytesMut), (CloseReason, LeafError)> {
     let opts = srv.opts();
     let mut parser = LeafParser::new(opts.max_control_line, opts.max_payload);
@@ -79,29 +158,30 @@ async fn handshake(
             },
         ));
     };
-    let c: PeerConnect = serde_json::from_slice(&frame[json])
+    let json = &frame[json];
+    let c: PeerConnect = serde_json::from_slice(json)
         .map_err(|_| (CloseReason::ParseError, LeafError::Json("CONNECT")))?;
-    // bcrypt takes tens of milliseconds: off the runtime's workers.
-    let (lo2, user, pass, token) = (
-        lo.clone(),
-        c.user.clone(),
-        c.pass.clone(),
-        c.auth_token.clone(),
-    );
-    let ok = tokio::task::spawn_blocking(move || authorized(&lo2, user, pass, token))
-        .await
-        .unwrap_or(false);
-    if !ok {
-        let who = c.user.clone().unwrap_or_default();
+    let Some(acc) = authorize(srv, lo, &c, json, nonce).await else {
+        let who = match (&c.user, &c.nkey) {
+            (Some(u), _) => format!("User \"{u}\""),
+            (None, Some(k)) => format!("Nkey \"{k}\""),
+            (None, None) => "User \"\"".to_string(),
+        };
         return Err((
             CloseReason::AuthenticationViolation,
-            LeafError::Refused(format!("authentication error - User \"{who}\"")),
+            LeafError::Refused(format!("authentication error - {who}")),
         ));
-    }
+    };
+    // Bound before the link starts: it keeps this account (`$G` by default).
+    let _ = conn.account.set(acc);
     conn.headers
         .store(c.headers, std::sync::atomic::Ordering::Relaxed);
     conn.meta.lock().name = c.name.clone();
-    conn.out.send_now(&info_line(srv, conn.cid, false, true));
+    let flags = InfoFlags {
+        connect_info: true,
+        ..InfoFlags::default()
+    };
+    conn.out.send_now(&info_line(srv, conn.cid, flags));
     let name = if c.name.is_empty() {
         c.server_id.clone()
     } else {
@@ -113,27 +193,86 @@ async fn handshake(
     ))
 }
 
-/// `leafnodes { authorization }`: a token, a user/password, a users list
-/// (passwords plain or bcrypt), or nothing.
-fn authorized(
+/// Any of the leaf authorization forms is configured.
+fn leaf_auth_configured(lo: &LeafOptions) -> bool {
+    lo.token.is_some() || lo.username.is_some() || lo.nkey.is_some() || !lo.users.is_empty()
+}
+
+/// The account the leaf may bind to, or `None` when refused. With
+/// `leafnodes { authorization }` that block decides (the global account);
+/// without it the server's client authorization does, and the leaf joins its
+/// user's account, as nats-server (`isLeafNodeAuthorized`).
+async fn authorize(
+    srv: &Arc<ServerState>,
     lo: &LeafOptions,
-    user: Option<String>,
-    pass: Option<String>,
-    token: Option<String>,
-) -> bool {
-    if let Some(want) = &lo.token {
-        return secret_matches(want, token.as_deref());
+    c: &PeerConnect,
+    json: &[u8],
+    nonce: Option<String>,
+) -> Option<Arc<Account>> {
+    let account: Arc<str> = if leaf_auth_configured(lo) {
+        // bcrypt takes tens of milliseconds: off the runtime's workers.
+        let (lo, c) = (lo.clone(), c.clone());
+        let ok = tokio::task::spawn_blocking(move || authorized(&lo, &c, nonce.as_deref()))
+            .await
+            .unwrap_or(false);
+        if !ok {
+            return None;
+        }
+        GLOBAL_ACCOUNT.into()
+    } else {
+        let auth = srv.authenticator();
+        if !auth.auth_required() {
+            return Some(srv.accounts.global().clone());
+        }
+        let info = ConnectInfo::parse(json)?;
+        let check = move || auth.authenticate(&info, nonce.as_deref().map(str::as_bytes));
+        let user = tokio::task::spawn_blocking(check).await.ok()?.ok()?;
+        user.account.clone()
+    };
+    if &*account == GLOBAL_ACCOUNT {
+        return Some(srv.accounts.global().clone());
     }
-    let user = user.unwrap_or_default();
+    srv.accounts.get(&account)
+}
+
+/// `leafnodes { authorization }`: a token, a user/password, an nkey (the
+/// leaf signs our nonce), a users list (passwords plain or bcrypt), or nothing.
+fn authorized(lo: &LeafOptions, c: &PeerConnect, nonce: Option<&str>) -> bool {
+    if let Some(want) = &lo.token {
+        return secret_matches(want, c.auth_token.as_deref());
+    }
+    let user = c.user.as_deref().unwrap_or_default();
     if let Some(want) = &lo.username {
-        if *want == user {
-            return secret_matches(lo.password.as_deref().unwrap_or(""), pass.as_deref());
+        if want == user {
+            return secret_matches(lo.password.as_deref().unwrap_or(""), c.pass.as_deref());
         }
     }
-    if let Some((_, want)) = lo.users.iter().find(|(u, _)| *u == user) {
-        return secret_matches(want, pass.as_deref());
+    if let Some(key) = &lo.nkey {
+        if c.nkey.as_deref() == Some(key.as_str()) {
+            return nkey_signed(key, c.sig.as_deref(), nonce);
+        }
     }
-    lo.username.is_none() && lo.users.is_empty()
+    if let Some((_, want)) = lo.users.iter().find(|(u, _)| u == user) {
+        return secret_matches(want, c.pass.as_deref());
+    }
+    !leaf_auth_configured(lo)
+}
+
+/// `sig` is `key`'s signature of the nonce we sent (unpadded base64url as
+/// nats-server's leaves send it; padded and standard base64 are taken too).
+fn nkey_signed(key: &str, sig: Option<&str>, nonce: Option<&str>) -> bool {
+    let (Some(sig), Some(nonce)) = (sig, nonce) else {
+        return false;
+    };
+    let Some(raw) = [URL_SAFE_NO_PAD, URL_SAFE, STANDARD]
+        .iter()
+        .find_map(|e| e.decode(sig).ok())
+    else {
+        return false;
+    };
+    nkeys::KeyPair::from_public_key(key)
+        .and_then(|k| k.verify(nonce.as_bytes(), &raw))
+        .is_ok()
 }
 
 fn secret_matches(want: &str, given: Option<&str>) -> bool {
@@ -155,12 +294,38 @@ mod tests {
         pass: Option<&str>,
         token: Option<&str>,
     ) -> bool {
-        authorized(
-            lo,
-            user.map(String::from),
-            pass.map(String::from),
-            token.map(String::from),
-        )
+        let c = PeerConnect {
+            user: user.map(String::from),
+            pass: pass.map(String::from),
+            auth_token: token.map(String::from),
+            ..PeerConnect::default()
+        };
+        authorized(lo, &c, None)
+    }
+
+    #[test]
+    fn leaf_nkey_signs_our_nonce() {
+        let kp = nkeys::KeyPair::new_user();
+        let lo = LeafOptions {
+            nkey: Some(kp.public_key()),
+            ..LeafOptions::default()
+        };
+        let signed = |nonce: &str, key: &nkeys::KeyPair| PeerConnect {
+            nkey: Some(kp.public_key()),
+            sig: Some(URL_SAFE_NO_PAD.encode(key.sign(nonce.as_bytes()).expect("sign"))),
+            ..PeerConnect::default()
+        };
+        assert!(authorized(&lo, &signed("n0nce", &kp), Some("n0nce")));
+        assert!(!authorized(&lo, &signed("other", &kp), Some("n0nce")));
+        let stranger = nkeys::KeyPair::new_user();
+        assert!(!authorized(&lo, &signed("n0nce", &stranger), Some("n0nce")));
+        assert!(!authorized(&lo, &signed("n0nce", &kp), None));
+        let unsigned = PeerConnect {
+            nkey: Some(kp.public_key()),
+            ..PeerConnect::default()
+        };
+        assert!(!authorized(&lo, &unsigned, Some("n0nce")));
+        assert!(!authorized(&lo, &PeerConnect::default(), Some("n0nce")));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use bytes::BytesMut;
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use super::creds::Proof;
 use super::LeafError;
 use crate::protocol::{LeafOp, LeafParser};
 use crate::state::{ServerState, VERSION};
@@ -51,10 +52,16 @@ pub struct PeerInfo {
     pub headers: bool,
     #[serde(default)]
     pub max_payload: usize,
+    /// What a remote with `nkey` or `credentials` signs.
+    #[serde(default)]
+    pub nonce: Option<String>,
+    /// The hub wants TLS even from a remote without a `tls` block.
+    #[serde(default)]
+    pub tls_required: bool,
 }
 
 /// What we use of a leaf's CONNECT.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 pub struct PeerConnect {
     #[serde(default)]
     pub server_id: String,
@@ -68,6 +75,12 @@ pub struct PeerConnect {
     pub pass: Option<String>,
     #[serde(default)]
     pub auth_token: Option<String>,
+    /// Public user key, for `leafnodes { authorization { nkey } }`.
+    #[serde(default)]
+    pub nkey: Option<String>,
+    /// The leaf's signature of our INFO nonce.
+    #[serde(default)]
+    pub sig: Option<String>,
 }
 
 fn name(srv: &ServerState) -> String {
@@ -77,13 +90,19 @@ fn name(srv: &ServerState) -> String {
         .unwrap_or_else(|| srv.server_id.clone())
 }
 
-/// The CONNECT a soliciting leaf sends, as nats-server's (`sendLeafConnect`).
-pub fn connect_line(
-    srv: &ServerState,
-    user: Option<&str>,
-    pass: Option<&str>,
-    token: Option<&str>,
-) -> Vec<u8> {
+/// The credentials a soliciting leaf puts in CONNECT.
+#[derive(Debug, Default)]
+pub struct Hello<'a> {
+    pub user: Option<&'a str>,
+    pub pass: Option<&'a str>,
+    pub token: Option<&'a str>,
+    pub proof: Proof,
+}
+
+/// The CONNECT a soliciting leaf sends, as nats-server's (`sendLeafConnect`):
+/// a user without a password goes as the token too (how nats-server reads a
+/// `nats-leaf://token@host` URL).
+pub fn connect_line(srv: &ServerState, hello: &Hello) -> Vec<u8> {
     let mut v = serde_json::json!({
         "version": VERSION,
         "server_id": srv.server_id,
@@ -92,22 +111,40 @@ pub fn connect_line(
         "remote_account": "$G",
         "protocol": 1,
     });
+    let token = hello.token.or(match (hello.user, hello.pass) {
+        (Some(u), None) => Some(u),
+        _ => None,
+    });
+    let fields = [
+        ("user", hello.user),
+        ("pass", hello.pass),
+        ("auth_token", token),
+        ("jwt", hello.proof.jwt.as_deref()),
+        ("nkey", hello.proof.nkey.as_deref()),
+        ("sig", hello.proof.sig.as_deref()),
+    ];
     if let Some(obj) = v.as_object_mut() {
-        if let Some(u) = user {
-            obj.insert("user".into(), u.into());
-        }
-        if let Some(p) = pass {
-            obj.insert("pass".into(), p.into());
-        }
-        if let Some(t) = token {
-            obj.insert("auth_token".into(), t.into());
+        for (key, value) in fields {
+            if let Some(value) = value {
+                obj.insert(key.into(), value.into());
+            }
         }
     }
     format!("CONNECT {v}\r\n").into_bytes()
 }
 
-/// The INFO a hub sends a new leaf (`connect_info`: the reply to its CONNECT).
-pub fn info_line(srv: &ServerState, lid: u64, auth_required: bool, connect_info: bool) -> Vec<u8> {
+/// What varies in the INFO a hub sends a leaf.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct InfoFlags<'a> {
+    pub auth_required: bool,
+    /// The reply to CONNECT (carries `connect_info` and the account).
+    pub connect_info: bool,
+    /// The nonce a leaf signing with an nkey signs (nats-server always sends one).
+    pub nonce: Option<&'a str>,
+}
+
+/// The INFO a hub sends a new leaf; `tls_required` when `leafnodes { tls }`.
+pub fn info_line(srv: &ServerState, lid: u64, flags: InfoFlags) -> Vec<u8> {
     let o = srv.opts();
     let lo = o.leafnodes.clone().unwrap_or_default();
     let mut v = serde_json::json!({
@@ -126,10 +163,17 @@ pub fn info_line(srv: &ServerState, lid: u64, auth_required: bool, connect_info:
         "leafnode_urls": [format!("{}:{}", lo.host, lo.port.unwrap_or(0))],
     });
     if let Some(obj) = v.as_object_mut() {
-        if auth_required {
+        if let Some(tls) = &lo.tls {
+            obj.insert("tls_required".into(), true.into());
+            obj.insert("tls_verify".into(), tls.config.verify.into());
+        }
+        if flags.auth_required {
             obj.insert("auth_required".into(), true.into());
         }
-        if connect_info {
+        if let Some(nonce) = flags.nonce {
+            obj.insert("nonce".into(), nonce.into());
+        }
+        if flags.connect_info {
             obj.insert("connect_info".into(), true.into());
             obj.insert("remote_account".into(), "$G".into());
         }

@@ -2,16 +2,19 @@
 //! servers, as nats-server's leaf nodes. `solicit` dials the hubs configured in
 //! `leafnodes { remotes }` (this server is the leaf), `accept` takes links on the
 //! leaf port (this server is the hub), `link` runs a link once its handshake is
-//! done, either way.
+//! done, either way. `upgrade` holds the TLS configurations of links, `creds`
+//! the nkey/creds-file signatures a leaf proves itself with.
 //!
 //! Builds on `conn` (outbound, writer, read buffers), `state` (sublist, link
-//! registry and interest propagation) and `client`'s fan-out; must not import
-//! `server` or `monitor`. One account (`$G`), no TLS on links, no compression.
+//! registry and interest propagation), `tls` and `client`'s fan-out; must not
+//! import `server` or `monitor`. No compression, no websocket links.
 
 mod accept;
+pub mod creds;
 mod handshake;
 mod link;
 mod solicit;
+mod upgrade;
 
 pub use accept::serve_accepted;
 pub use link::{lds_subject, LinkEnd};
@@ -34,4 +37,8 @@ pub enum LeafError {
     Json(&'static str),
     #[error("refused: {0}")]
     Refused(String),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    Creds(#[from] creds::CredsError),
 }

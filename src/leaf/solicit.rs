@@ -1,21 +1,27 @@
 //! Soliciting: this server as the leaf. One task per configured remote dials
 //! its URLs in turn, does the leaf side of the handshake (read the hub's INFO,
-//! send CONNECT and PING) and runs the link; when it ends, waits the
-//! reconnect delay with jitter (longer after refused credentials or a loop)
-//! and dials again.
+//! upgrade to TLS when the remote has a `tls` block or the hub requires it,
+//! send CONNECT — signed with the remote's nkey or creds when it has them —
+//! and PING) and runs the link; when it ends, waits the reconnect delay with
+//! jitter (longer after failures, refused credentials or a loop) and dials
+//! again.
 //!
-//! Owns the dial loop and its back-off. Must not parse ops beyond the INFO it
-//! waits for, nor touch interest (the link does).
+//! Owns the dial loop, its back-off and the order of the leaf's handshake
+//! (INFO then TLS, as nats-server; TLS first with `handshake_first`). Must not
+//! parse ops beyond the INFO it waits for, nor touch interest (the link does).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use super::handshake::{connect_line, read_op, PeerInfo};
+use super::creds;
+use super::handshake::{connect_line, read_op, Hello, PeerInfo};
 use super::link::{self, LinkEnd, LOOP_DELAY};
+use super::upgrade::RemoteTls;
 use super::LeafError;
 use crate::conn::outbound::run_writer;
 use crate::conn::{ConnShared, Kind};
@@ -50,6 +56,7 @@ async fn dial_loop(srv: Arc<ServerState>, remote: LeafRemote, delay: Duration) {
         return;
     }
     let mut rng = XorShift64::new(srv.next_cid() ^ 0xA076_1D64_78BD_642F);
+    let mut tls = RemoteTls::new(&remote);
     let mut next = 0usize;
     let mut failures: u32 = 0;
     while !srv.is_shutting_down() {
@@ -57,7 +64,7 @@ async fn dial_loop(srv: Arc<ServerState>, remote: LeafRemote, delay: Duration) {
             return;
         };
         next = next.wrapping_add(1);
-        let wait = match attempt(&srv, &remote, url).await {
+        let wait = match attempt(&srv, &remote, url, &mut tls).await {
             Ok(LinkEnd::Closed(_)) => {
                 failures = 0;
                 delay
@@ -107,8 +114,9 @@ async fn attempt(
     srv: &Arc<ServerState>,
     remote: &LeafRemote,
     url: &LeafUrl,
+    tls: &mut RemoteTls,
 ) -> Result<LinkEnd, LeafError> {
-    let stream = tokio::time::timeout(
+    let mut stream = tokio::time::timeout(
         DIAL_TIMEOUT,
         TcpStream::connect((url.host.as_str(), url.port)),
     )
@@ -116,17 +124,64 @@ async fn attempt(
     .map_err(|_| LeafError::Timeout("the connection"))??;
     let _ = stream.set_nodelay(true);
     let addr: SocketAddr = stream.peer_addr()?;
-    let (mut rd, wr) = stream.into_split();
     let opts = srv.opts();
     let mut parser = LeafParser::new(opts.max_control_line, opts.max_payload);
     drop(opts);
     let mut buf = BytesMut::with_capacity(4096);
-    let op = read_op(&mut rd, &mut buf, &mut parser, DIAL_TIMEOUT, "INFO").await?;
+    if tls.handshake_first() {
+        let secure = tls.connect(&url.host, stream).await?;
+        let (mut rd, wr) = tokio::io::split(secure);
+        let info = read_info(&mut rd, &mut buf, &mut parser).await?;
+        return run(srv, remote, url, addr, info, rd, wr, buf).await;
+    }
+    let info = read_info(&mut stream, &mut buf, &mut parser).await?;
+    if tls.configured() || info.tls_required {
+        if !buf.is_empty() {
+            // The hub waits for our ClientHello: anything else is not a hub.
+            return Err(LeafError::Unexpected {
+                expected: "nothing before the TLS handshake",
+            });
+        }
+        let secure = tls.connect(&url.host, stream).await?;
+        let (rd, wr) = tokio::io::split(secure);
+        return run(srv, remote, url, addr, info, rd, wr, buf).await;
+    }
+    let (rd, wr) = stream.into_split();
+    run(srv, remote, url, addr, info, rd, wr, buf).await
+}
+
+async fn read_info<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    buf: &mut BytesMut,
+    parser: &mut LeafParser,
+) -> Result<PeerInfo, LeafError> {
+    let op = read_op(rd, buf, parser, DIAL_TIMEOUT, "INFO").await?;
     let LeafOp::Info { frame, json } = op else {
         return Err(LeafError::Unexpected { expected: "INFO" });
     };
-    let info: PeerInfo =
-        serde_json::from_slice(&frame[json]).map_err(|_| LeafError::Json("INFO"))?;
+    serde_json::from_slice(&frame[json]).map_err(|_| LeafError::Json("INFO"))
+}
+
+/// After the hub's INFO (and TLS): CONNECT, PING, and the link until it ends.
+#[allow(clippy::too_many_arguments)]
+async fn run<R, W>(
+    srv: &Arc<ServerState>,
+    remote: &LeafRemote,
+    url: &LeafUrl,
+    addr: SocketAddr,
+    info: PeerInfo,
+    rd: R,
+    wr: W,
+    buf: BytesMut,
+) -> Result<LinkEnd, LeafError>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    // Signed before anything is queued: an unreadable creds file ends the
+    // attempt here, and the dial loop logs it and backs off.
+    let nonce = info.nonce.as_deref().unwrap_or_default();
+    let proof = creds::prove(remote, nonce.as_bytes())?;
     let conn = Arc::new(ConnShared::new(Kind::Leaf, srv.next_cid(), addr));
     conn.headers
         .store(info.headers, std::sync::atomic::Ordering::Relaxed);
@@ -136,11 +191,15 @@ async fn attempt(
         let mut meta = conn.meta.lock();
         meta.name = info.server_name.clone();
     }
-    let user = remote.user.as_deref().or(url.user.as_deref());
-    let pass = remote.password.as_deref().or(url.password.as_deref());
-    let mut hello = connect_line(srv, user, pass, remote.token.as_deref());
-    hello.extend_from_slice(encode::PING);
-    conn.out.send_now(&hello);
+    let hello = Hello {
+        user: remote.user.as_deref().or(url.user.as_deref()),
+        pass: remote.password.as_deref().or(url.password.as_deref()),
+        token: remote.token.as_deref(),
+        proof,
+    };
+    let mut line = connect_line(srv, &hello);
+    line.extend_from_slice(encode::PING);
+    conn.out.send_now(&line);
     let writer = {
         let (conn, deadline) = (conn.clone(), srv.opts().write_deadline);
         tokio::spawn(async move { run_writer(&conn.out, wr, deadline).await })

@@ -1,8 +1,9 @@
 //! Helpers for the leaf-node tests: the reference nats-server process (hub or
 //! leaf, with its config file), natrium leaves, and waits on interest and
-//! links. The reference binary is `$NATS_SERVER`, else `nats-server` on
-//! `PATH`, else `/usr/sbin/nats-server` (`.ci/run` installs Debian's); tests
-//! that need it print a note and pass without one.
+//! links. The reference binary is `$NATS_SERVER`, else
+//! `target/peers/bin/nats-server` (the version natrium follows), else
+//! `nats-server` on `PATH`, else `/usr/sbin/nats-server` (`.ci/run` installs
+//! Debian's); tests that need it print a note and pass without one.
 #![allow(dead_code)]
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -20,6 +21,10 @@ pub(crate) fn reference_bin() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("NATS_SERVER") {
         return Some(PathBuf::from(p));
     }
+    let peers = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/peers/bin/nats-server");
+    if peers.is_file() {
+        return Some(peers);
+    }
     let on_path = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|d| d.join("nats-server"))
@@ -29,6 +34,21 @@ pub(crate) fn reference_bin() -> Option<PathBuf> {
         let p = PathBuf::from("/usr/sbin/nats-server");
         p.is_file().then_some(p)
     })
+}
+
+/// The reference's version (`nats-server: v2.15.3` → `(2, 15, 3)`), for
+/// features older releases lack.
+pub(crate) fn reference_version() -> Option<(u32, u32, u32)> {
+    let out = Command::new(reference_bin()?)
+        .arg("--version")
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let v = text.trim().rsplit('v').next()?;
+    let mut parts = v
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse().ok());
+    Some((parts.next()??, parts.next()??, parts.next()??))
 }
 
 pub(crate) fn free_port() -> u16 {

@@ -15,6 +15,7 @@ mod config_options;
 mod dashboard;
 mod leaf_hub;
 mod leaf_nodes;
+mod leaf_secure;
 mod leaf_support;
 mod lifecycle;
 mod monitor_accounts;
