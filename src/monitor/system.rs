@@ -375,6 +375,21 @@ fn query(body: &Value) -> QueryMap {
         return q;
     };
     for (k, v) in map {
+        // Go's zero values mean "not set"; `state` is nats-server's ConnState.
+        if matches!(k.as_str(), "cid" | "limit" | "offset") && v.as_u64() == Some(0) {
+            continue;
+        }
+        if k == "state" {
+            if let Some(n) = v.as_u64() {
+                let state = match n {
+                    1 => "closed",
+                    2 => "any",
+                    _ => "open",
+                };
+                q.insert("state".into(), state.into());
+                continue;
+            }
+        }
         let text = match v {
             Value::String(s) => s.clone(),
             Value::Bool(b) => b.to_string(),

@@ -7,6 +7,8 @@
 mod common;
 mod monitor_util;
 
+mod accounts;
+mod accounts_natscli;
 mod auth_config;
 mod cli;
 mod client_async_nats;

@@ -1,0 +1,80 @@
+//! The official `nats` CLI against natrium's system account: `nats server
+//! list` and `nats server report accounts` read natrium's `$SYS.REQ.…`
+//! answers as they read nats-server's. The CLI is `$NATS_CLI`, else
+//! `target/peers/bin/nats` (`shared/peers/install-reference.sh`), else `nats`
+//! on `PATH`; without it the test says it skipped.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::common::TestServer;
+
+fn natscli() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("NATS_CLI") {
+        return Some(PathBuf::from(p));
+    }
+    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/peers/bin/nats");
+    if local.exists() {
+        return Some(local);
+    }
+    std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|d| d.join("nats"))
+            .find(|p| p.is_file())
+    })
+}
+
+fn run(cli: &PathBuf, url: &str, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(cli)
+        .args(["-s", url, "--timeout", "5s"])
+        .args(args)
+        .output()
+        .expect("run nats");
+    assert!(
+        out.status.success(),
+        "nats {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("nats printed JSON")
+}
+
+#[test]
+fn nats_server_list_and_report_accounts() {
+    let Some(cli) = natscli() else {
+        eprintln!("nats CLI not installed: test skipped");
+        return;
+    };
+    let conf = r#"
+server_name: natrium-cli
+accounts {
+  SYS { users = [ {user: sys, password: sys} ] }
+  A { users = [ {user: a, password: a} ] }
+}
+system_account: SYS
+"#;
+    let (opts, _) = natrium::config::parse_str(conf, &std::env::temp_dir()).expect("config");
+    let srv = TestServer::with(move |o| *o = opts);
+    let mut a = srv.raw();
+    a.send(b"CONNECT {\"user\":\"a\",\"pass\":\"a\",\"verbose\":false}\r\nSUB orders.> 1\r\n");
+    assert_eq!(a.flush(), "");
+    let url = format!("nats://sys:sys@{}", srv.addr);
+
+    let list = run(&cli, &url, &["server", "list", "--json"]);
+    let servers = list.as_array().expect("a list of servers");
+    assert_eq!(servers.len(), 1);
+    assert_eq!(servers[0]["server"]["name"], "natrium-cli");
+    assert_eq!(servers[0]["server"]["id"], srv.state.server_id.as_str());
+    // The raw client and the CLI's own connection.
+    assert_eq!(servers[0]["statsz"]["connections"], 2);
+
+    let report = run(&cli, &url, &["server", "report", "accounts", "--json"]);
+    let accounts = report.as_array().expect("a list of accounts");
+    let a_row = accounts
+        .iter()
+        .find(|r| r["account"] == "A")
+        .expect("account A reported");
+    assert_eq!(a_row["connections"], 1);
+    let info = &a_row["connection_info"][0];
+    assert_eq!(info["account"], "A");
+    assert_eq!(info["subscriptions"], 1);
+}
