@@ -5,6 +5,8 @@
 //! Pure functions over `Options`; errors name the entry's `file:line:col`
 //! and use nats-server's wording. Must not touch running accounts.
 
+use std::collections::HashMap;
+
 use super::mapping::{mapping_error, SubjectMap};
 use super::AccountError;
 use crate::options::{
@@ -14,6 +16,9 @@ use crate::subject::{collide, is_subset, validate_subscribe};
 
 /// How deep a cycle search goes, as nats-server's `MaxAccountCycleSearchDepth`.
 const MAX_DEPTH: usize = 1024;
+/// How many accounts one cycle search may visit in all (each diamond in the
+/// import graph doubles the paths to walk).
+const MAX_STEPS: usize = 100_000;
 
 fn kind_name(k: ShareKind) -> &'static str {
     match k {
@@ -86,31 +91,79 @@ pub fn check(opts: &Options) -> Result<(), AccountError> {
                 }
             }
         }
+        check_duplicates(acc)?;
         for i in &acc.imports {
             check_import(opts, acc, i)?;
         }
     }
+    let mut index = HashMap::new();
+    for acc in &opts.accounts {
+        index.entry(acc.name.as_str()).or_insert(acc);
+    }
     for acc in &opts.accounts {
         for i in &acc.imports {
-            let cyclic = match i.kind {
+            let found = match i.kind {
                 ShareKind::Service => {
-                    service_cycle(opts, &i.account, &i.subject, &mut vec![acc.name.as_str()])
+                    Search::new(&index, &acc.name).service(&i.account, &i.subject)
                 }
                 ShareKind::Stream => {
                     let local = local_subject(i);
-                    stream_cycle(opts, &i.account, &local, &mut vec![acc.name.as_str()])
-                        || stream_cycle(opts, &i.account, &i.subject, &mut vec![&acc.name])
+                    let found = Search::new(&index, &acc.name).stream(&i.account, &local);
+                    if found == Found::Nothing {
+                        Search::new(&index, &acc.name).stream(&i.account, &i.subject)
+                    } else {
+                        found
+                    }
                 }
             };
-            if cyclic {
-                return Err(invalid(
-                    &i.origin,
-                    format!(
-                        "Error adding {} import {:?}: import forms a cycle",
-                        kind_name(i.kind),
-                        i.subject
-                    ),
-                ));
+            let why = match found {
+                Found::Nothing => continue,
+                Found::Cycle => "import forms a cycle",
+                Found::TooDeep => "search cycle depth exhausted",
+            };
+            return Err(invalid(
+                &i.origin,
+                format!(
+                    "Error adding {} import {:?}: {why}",
+                    kind_name(i.kind),
+                    i.subject
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The same stream imported twice from one account, or two service imports
+/// from one account on the same local subject, as nats-server refuses them.
+fn check_duplicates(acc: &AccountConfig) -> Result<(), AccountError> {
+    for (n, i) in acc.imports.iter().enumerate() {
+        let earlier = acc.imports.iter().take(n);
+        let mut same = earlier.filter(|e| e.kind == i.kind && e.account == i.account);
+        match i.kind {
+            ShareKind::Stream => {
+                if same.any(|e| e.subject == i.subject) {
+                    return Err(invalid(
+                        &i.origin,
+                        format!(
+                            "Error adding stream import {:?}: stream import already exists",
+                            i.subject
+                        ),
+                    ));
+                }
+            }
+            ShareKind::Service => {
+                let local = local_subject(i);
+                if let Some(dup) = same.find(|e| local_subject(e) == local) {
+                    return Err(invalid(
+                        &i.origin,
+                        format!(
+                            "Duplicate service import subject {local:?}, previously used in \
+                             import for account {:?}, subject {:?}",
+                            dup.account, dup.subject
+                        ),
+                    ));
+                }
             }
         }
     }
@@ -153,74 +206,131 @@ fn check_import(opts: &Options, acc: &AccountConfig, i: &ImportConfig) -> Result
     import_map(i).map(|_| ())
 }
 
-/// nats-server's `checkServiceImportsForCycles`: requests on `from` arriving
-/// in `name` must not be forwarded, import by import, back to a visited account.
-fn service_cycle<'a>(
-    opts: &'a Options,
-    name: &str,
-    from: &str,
-    visited: &mut Vec<&'a str>,
-) -> bool {
-    if visited.len() >= MAX_DEPTH {
-        return true;
-    }
-    let Some(acc) = find(opts, name) else {
-        return false;
-    };
-    for si in acc.imports.iter().filter(|i| i.kind == ShareKind::Service) {
-        let to = local_subject(si);
-        if !collide(from.as_bytes(), to.as_bytes()) {
-            continue;
-        }
-        if visited.contains(&si.account.as_str()) {
-            return true;
-        }
-        visited.push(&acc.name);
-        let f = if is_subset(si.subject.as_bytes(), from.as_bytes()) {
-            si.subject.as_str()
-        } else {
-            from
-        };
-        if service_cycle(opts, &si.account, f, visited) {
-            return true;
-        }
-    }
-    false
+/// What a cycle search found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    Nothing,
+    Cycle,
+    /// The search went deeper, or took longer, than allowed.
+    TooDeep,
 }
 
-/// nats-server's `checkStreamImportsForCycles`: messages on `to` exported by
-/// `name` must not come back to a visited account through its own imports.
-fn stream_cycle<'a>(opts: &'a Options, name: &str, to: &str, visited: &mut Vec<&'a str>) -> bool {
-    if visited.len() >= MAX_DEPTH {
-        return true;
-    }
-    let Some(acc) = find(opts, name) else {
-        return false;
-    };
-    let exported = acc
-        .exports
-        .iter()
-        .any(|e| e.kind == ShareKind::Stream && is_subset(to.as_bytes(), e.subject.as_bytes()));
-    if !exported {
-        return false;
-    }
-    for si in acc.imports.iter().filter(|i| i.kind == ShareKind::Stream) {
-        let local = local_subject(si);
-        if !collide(to.as_bytes(), local.as_bytes()) {
-            continue;
+/// One cycle search from an importing account: a depth-first walk over the
+/// imports that would carry a message on, with the accounts on the current
+/// path (the importer first). As nats-server's `check*ImportsForCycles`,
+/// except that an account leaves the path when its branch is done, so two
+/// imports reaching one account (a diamond) are not taken for a cycle.
+struct Search<'a> {
+    accounts: &'a HashMap<&'a str, &'a AccountConfig>,
+    /// How many times each account is on the path (the importer may be
+    /// walked through again).
+    path: HashMap<&'a str, usize>,
+    depth: usize,
+    /// Steps left: bounds the walk over many diamonds.
+    budget: usize,
+}
+
+impl<'a> Search<'a> {
+    fn new(accounts: &'a HashMap<&'a str, &'a AccountConfig>, importer: &'a str) -> Self {
+        Search {
+            accounts,
+            path: HashMap::from([(importer, 1)]),
+            depth: 1,
+            budget: MAX_STEPS,
         }
-        if visited.contains(&si.account.as_str()) {
-            return true;
+    }
+
+    fn push(&mut self, name: &'a str) {
+        *self.path.entry(name).or_insert(0) += 1;
+        self.depth += 1;
+    }
+
+    fn pop(&mut self, name: &str) {
+        if let Some(n) = self.path.get_mut(name) {
+            *n -= 1;
+            if *n == 0 {
+                self.path.remove(name);
+            }
         }
-        visited.push(&acc.name);
-        let t = if is_subset(local.as_bytes(), to.as_bytes()) {
-            local.as_str()
-        } else {
-            to
+        self.depth -= 1;
+    }
+
+    fn enter(&mut self) -> Result<(), Found> {
+        if self.depth >= MAX_DEPTH || self.budget == 0 {
+            return Err(Found::TooDeep);
+        }
+        self.budget -= 1;
+        Ok(())
+    }
+
+    /// Requests on `from` arriving in `name` must not be forwarded, import
+    /// by import, back to an account on the path.
+    fn service(&mut self, name: &str, from: &str) -> Found {
+        if let Err(f) = self.enter() {
+            return f;
+        }
+        let Some(acc) = self.accounts.get(name).copied() else {
+            return Found::Nothing;
         };
-        if stream_cycle(opts, &si.account, t, visited) {
-            return true;
+        for si in acc.imports.iter().filter(|i| i.kind == ShareKind::Service) {
+            let to = local_subject(si);
+            if !collide(from.as_bytes(), to.as_bytes()) {
+                continue;
+            }
+            if self.path.contains_key(si.account.as_str()) {
+                return Found::Cycle;
+            }
+            let f = if is_subset(si.subject.as_bytes(), from.as_bytes()) {
+                si.subject.as_str()
+            } else {
+                from
+            };
+            self.push(&acc.name);
+            let found = self.service(&si.account, f);
+            self.pop(&acc.name);
+            if found != Found::Nothing {
+                return found;
+            }
         }
+        Found::Nothing
     }
-    false
+
+    /// Messages on `to` exported by `name` must not come back to an account
+    /// on the path through its own imports.
+    fn stream(&mut self, name: &str, to: &str) -> Found {
+        if let Err(f) = self.enter() {
+            return f;
+        }
+        let Some(acc) = self.accounts.get(name).copied() else {
+            return Found::Nothing;
+        };
+        let exported = acc
+            .exports
+            .iter()
+            .any(|e| e.kind == ShareKind::Stream && is_subset(to.as_bytes(), e.subject.as_bytes()));
+        if !exported {
+            return Found::Nothing;
+        }
+        for si in acc.imports.iter().filter(|i| i.kind == ShareKind::Stream) {
+            let local = local_subject(si);
+            if !collide(to.as_bytes(), local.as_bytes()) {
+                continue;
+            }
+            if self.path.contains_key(si.account.as_str()) {
+                return Found::Cycle;
+            }
+            let t = if is_subset(local.as_bytes(), to.as_bytes()) {
+                local.as_str()
+            } else {
+                to
+            };
+            self.push(&acc.name);
+            let found = self.stream(&si.account, t);
+            self.pop(&acc.name);
+            if found != Found::Nothing {
+                return found;
+            }
+        }
+        Found::Nothing
+    }
 }

@@ -2,26 +2,36 @@
 //! block (or a plain list of names), and the rule that a user or nkey is
 //! defined once across all accounts and `authorization`.
 //!
-//! Owns the meaning of the account keys as nats-server names them. Whether
-//! imports and exports fit together is checked by `account::check` (it needs
-//! every account); this module must not act on the options.
+//! Owns the meaning of the account keys as nats-server names them, and its
+//! error texts (`file:line:col: message`, as `nats-server -t` prints them).
+//! Whether imports and exports fit together is checked by `account::check`
+//! (it needs every account); this module must not act on the options.
 
 use super::apply::{map, permissions, string, unknown, user, wrong, wrong_node};
 use super::lexer::Pos;
 use super::parser::{Entry, Map, Node, Value};
 use super::ConfigError;
+use crate::account::AccountError;
 use crate::options::{
-    AccountConfig, ExportConfig, ImportConfig, Options, ResponseType, ShareKind, GLOBAL_ACCOUNT,
+    AccountConfig, ExportConfig, ImportConfig, Options, ResponseType, ShareKind,
+    DEFAULT_SYSTEM_ACCOUNT, GLOBAL_ACCOUNT,
 };
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
-fn invalid_at(pos: &Pos, key: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        pos: pos.clone(),
-        key: key.to_string(),
-        reason: reason.into(),
-    }
+/// An error in nats-server's words, at `pos`: `file:line:col: message`.
+fn at(pos: &Pos, message: impl Into<String>) -> ConfigError {
+    ConfigError::Account(AccountError::Invalid {
+        origin: pos.to_string(),
+        message: message.into(),
+    })
+}
+
+fn not_supported(what: &str, e: &Entry) -> String {
+    format!(
+        "{what} \"{}\" at {} is not supported by natrium and is ignored",
+        e.key, e.key_pos
+    )
 }
 
 /// Reads the block; users go into `opts.users` tagged with their account.
@@ -30,6 +40,8 @@ pub(super) fn accounts(
     opts: &mut Options,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<AccountConfig>> {
+    // Users of accounts this block no longer defines go with them.
+    opts.users.retain(|u| u.account.is_none());
     let mut out: Vec<AccountConfig> = Vec::new();
     match &e.node.value {
         Value::Array(names) => {
@@ -45,15 +57,18 @@ pub(super) fn accounts(
                 });
             }
         }
+        // A name given twice in the map is one account, the last definition
+        // winning (the parser merges repeated keys, as nats-server).
         Value::Map(m) => {
-            // A removed or renamed account takes its users with it.
-            opts.users.retain(|u| u.account.is_none());
             for a in &m.entries {
                 if a.used_as_variable {
                     continue;
                 }
+                let Value::Map(body) = &a.node.value else {
+                    return Err(at(&a.node.pos, "Expected map entries for accounts"));
+                };
                 check_name(&a.key, &a.key_pos, &out)?;
-                out.push(account(a, opts, warnings)?);
+                out.push(account(a, body, opts, warnings)?);
             }
         }
         _ => return Err(wrong(e, "a map of accounts or a list of names")),
@@ -61,32 +76,40 @@ pub(super) fn accounts(
     Ok(out)
 }
 
+/// `system_account` must be `$SYS`, `$G` or an account of the block
+/// (nats-server finds out only at start: "error resolving system account").
+pub(super) fn check_system_account(opts: &Options, pos: Pos) -> Result<()> {
+    let Some(sys) = &opts.system_account else {
+        return Ok(());
+    };
+    let known = sys == DEFAULT_SYSTEM_ACCOUNT
+        || sys == GLOBAL_ACCOUNT
+        || opts.accounts.iter().any(|a| a.name == *sys);
+    if known {
+        return Ok(());
+    }
+    Err(at(
+        &pos,
+        format!("system account {sys:?} is not defined in accounts"),
+    ))
+}
+
 fn check_name(name: &str, pos: &Pos, seen: &[AccountConfig]) -> Result<()> {
     if name == GLOBAL_ACCOUNT {
-        return Err(invalid_at(
-            pos,
-            "accounts",
-            format!("{name:?} is a Reserved Account"),
-        ));
+        return Err(at(pos, format!("{name:?} is a Reserved Account")));
     }
     if seen.iter().any(|a| a.name == name) {
-        return Err(invalid_at(
-            pos,
-            "accounts",
-            format!("Duplicate Account Entry: {name}"),
-        ));
+        return Err(at(pos, format!("Duplicate Account Entry: {name}")));
     }
     Ok(())
 }
 
-fn account(e: &Entry, opts: &mut Options, warnings: &mut Vec<String>) -> Result<AccountConfig> {
-    let Value::Map(m) = &e.node.value else {
-        return Err(invalid_at(
-            &e.node.pos,
-            &e.key,
-            "Expected map entries for accounts",
-        ));
-    };
+fn account(
+    e: &Entry,
+    m: &Map,
+    opts: &mut Options,
+    warnings: &mut Vec<String>,
+) -> Result<AccountConfig> {
     let mut acc = AccountConfig {
         name: e.key.clone(),
         origin: e.key_pos.to_string(),
@@ -108,34 +131,30 @@ fn account(e: &Entry, opts: &mut Options, warnings: &mut Vec<String>) -> Result<
                     acc.imports.push(import(n, warnings)?);
                 }
             }
-            "nkey" | "jetstream" | "mappings" | "maps" | "limits" => warnings.push(format!(
-                "account \"{}\" at {} is not supported by natrium and is ignored",
-                a.key, a.key_pos
-            )),
+            "nkey" | "jetstream" | "mappings" | "maps" | "limits" | "msg_trace" | "trace_dest" => {
+                warnings.push(not_supported("account", a))
+            }
             _ if a.used_as_variable => {}
             _ => warnings.push(unknown(a)),
         }
     }
-    if let Some(u) = users {
-        if opts.username.is_some() {
-            return Err(invalid_at(
-                &u.key_pos,
-                "users",
-                "Can not have a single user/pass and accounts",
-            ));
-        }
-        if opts.token.is_some() {
-            return Err(invalid_at(
-                &u.key_pos,
-                "users",
-                "Can not have a token and accounts",
-            ));
-        }
-        for n in list(u)? {
-            let mut cfg = user(n, defaults.as_ref(), warnings)?;
-            cfg.account = Some(acc.name.clone());
-            opts.users.push(cfg);
-        }
+    let Some(u) = users else {
+        return Ok(acc);
+    };
+    let items = list(u)?;
+    if !items.is_empty() && opts.username.is_some() {
+        return Err(at(
+            &u.key_pos,
+            "Can not have a single user/pass and accounts",
+        ));
+    }
+    if !items.is_empty() && opts.token.is_some() {
+        return Err(at(&u.key_pos, "Can not have a token and accounts"));
+    }
+    for n in items {
+        let mut cfg = user(n, defaults.as_ref(), warnings)?;
+        cfg.account = Some(acc.name.clone());
+        opts.users.push(cfg);
     }
     Ok(acc)
 }
@@ -154,30 +173,44 @@ fn entry_map<'a>(n: &'a Node, key: &str, expected: &'static str) -> Result<&'a M
     }
 }
 
+fn kind_of(key: &str) -> ShareKind {
+    if key == "stream" {
+        ShareKind::Stream
+    } else {
+        ShareKind::Service
+    }
+}
+
+fn kind_name(k: ShareKind) -> &'static str {
+    match k {
+        ShareKind::Stream => "stream",
+        ShareKind::Service => "service",
+    }
+}
+
 /// `{ stream: "subj" | service: "subj", accounts: [..], response_type: .. }`.
 fn export(n: &Node, warnings: &mut Vec<String>) -> Result<ExportConfig> {
     let m = entry_map(n, "exports", "a map with a stream or service entry")?;
-    let mut kind = None;
-    let mut subject = None;
+    let mut shared: Option<(ShareKind, String)> = None;
     let mut accounts = None;
-    let mut response = None;
+    let mut response: Option<(ResponseType, &Entry)> = None;
     for a in &m.entries {
         match a.key.to_ascii_lowercase().as_str() {
             k @ ("stream" | "service") => {
-                let k = if k == "stream" {
-                    ShareKind::Stream
-                } else {
-                    ShareKind::Service
-                };
-                if kind.is_some_and(|seen| seen != k) {
-                    return Err(invalid_at(
-                        &a.key_pos,
-                        &a.key,
-                        "Detected stream and service in one export",
-                    ));
+                let kind = kind_of(k);
+                let subject = string(a)?;
+                if let Some((seen, _)) = &shared {
+                    if *seen != kind {
+                        return Err(at(
+                            &a.node.pos,
+                            format!(
+                                "Detected {k} {subject:?} but already saw a {}",
+                                kind_name(*seen)
+                            ),
+                        ));
+                    }
                 }
-                kind = Some(k);
-                subject = Some(string(a)?);
+                shared = Some((kind, subject));
             }
             "accounts" => {
                 let names = list(a)?
@@ -187,60 +220,51 @@ fn export(n: &Node, warnings: &mut Vec<String>) -> Result<ExportConfig> {
                         _ => Err(wrong_node("accounts", i, "an account name")),
                     })
                     .collect::<Result<Vec<_>>>()?;
-                accounts = Some(names);
+                // An empty list is a public export, as with nats-server.
+                accounts = (!names.is_empty()).then_some(names);
             }
             "response" | "response_type" => {
+                if response.is_some() {
+                    return Err(at(&a.node.pos, "Duplicate response type definition"));
+                }
                 let text = string(a)?;
-                response = Some(match text.to_ascii_lowercase().as_str() {
+                let rt = match text.to_ascii_lowercase().as_str() {
                     "single" | "singleton" => ResponseType::Singleton,
                     "stream" => ResponseType::Stream,
                     "chunk" | "chunked" => ResponseType::Chunked,
-                    _ => {
-                        return Err(invalid_at(
-                            &a.node.pos,
-                            &a.key,
-                            format!("Unknown response type: {text:?}"),
-                        ))
-                    }
-                });
-                response_pos_check(&a.key_pos, kind)?;
+                    _ => return Err(at(&a.node.pos, format!("Unknown response type: {text:?}"))),
+                };
+                response = Some((rt, a));
             }
-            "response_threshold" | "threshold" | "latency" | "allow_trace" => {
-                warnings.push(format!(
-                    "export \"{}\" at {} is not supported by natrium and is ignored",
-                    a.key, a.key_pos
-                ))
-            }
+            "response_threshold"
+            | "threshold"
+            | "response_max_time"
+            | "response_time"
+            | "latency"
+            | "allow_trace"
+            | "account_token_position" => warnings.push(not_supported("export", a)),
+            _ if a.used_as_variable => {}
             _ => warnings.push(unknown(a)),
         }
     }
-    let (Some(kind), Some(subject)) = (kind, subject) else {
-        return Err(invalid_at(
+    let Some((kind, subject)) = shared else {
+        return Err(at(
             &n.pos,
-            "exports",
-            "an export needs a \"stream\" or \"service\" subject",
+            "An export needs a \"stream\" or \"service\" subject",
         ));
     };
-    if response.is_some() {
-        response_pos_check(&n.pos, Some(kind))?;
+    if let (ShareKind::Stream, Some((_, a))) = (kind, &response) {
+        return Err(at(
+            &a.node.pos,
+            "Detected response directive on non-service",
+        ));
     }
     Ok(ExportConfig {
         kind,
         subject,
         accounts,
-        response: response.unwrap_or_default(),
+        response: response.map(|(rt, _)| rt).unwrap_or_default(),
     })
-}
-
-fn response_pos_check(pos: &Pos, kind: Option<ShareKind>) -> Result<()> {
-    if kind == Some(ShareKind::Stream) {
-        return Err(invalid_at(
-            pos,
-            "response_type",
-            "Detected response directive on non-service",
-        ));
-    }
-    Ok(())
 }
 
 /// `{ stream|service: { account, subject }, prefix?, to? }`.
@@ -251,16 +275,11 @@ fn import(n: &Node, warnings: &mut Vec<String>) -> Result<ImportConfig> {
     for a in &m.entries {
         match a.key.to_ascii_lowercase().as_str() {
             k @ ("stream" | "service") => {
-                let kind = if k == "stream" {
-                    ShareKind::Stream
-                } else {
-                    ShareKind::Service
-                };
-                if source.is_some() {
-                    return Err(invalid_at(
-                        &a.key_pos,
-                        &a.key,
-                        "Detected stream and service in one import",
+                let kind = kind_of(k);
+                if let Some((seen, _, _)) = &source {
+                    return Err(at(
+                        &a.node.pos,
+                        format!("Detected {k} but already saw a {}", kind_name(*seen)),
                     ));
                 }
                 let (mut account, mut subject) = (None, None);
@@ -268,6 +287,7 @@ fn import(n: &Node, warnings: &mut Vec<String>) -> Result<ImportConfig> {
                     match x.key.to_ascii_lowercase().as_str() {
                         "account" => account = Some(string(x)?),
                         "subject" => subject = Some(string(x)?),
+                        _ if x.used_as_variable => {}
                         _ => warnings.push(unknown(x)),
                     }
                 }
@@ -276,52 +296,57 @@ fn import(n: &Node, warnings: &mut Vec<String>) -> Result<ImportConfig> {
                         source = Some((kind, acc, subj))
                     }
                     _ => {
-                        return Err(invalid_at(
-                            &a.node.pos,
-                            &a.key,
-                            "Expect an account name and a subject",
-                        ))
+                        return Err(at(&a.node.pos, "Expect an account name and a subject"));
                     }
                 }
             }
-            "to" => to = Some(string(a)?),
-            "prefix" => prefix = Some(string(a)?),
-            "share" | "allow_trace" => warnings.push(format!(
-                "import \"{}\" at {} is not supported by natrium and is ignored",
-                a.key, a.key_pos
-            )),
+            "to" => to = Some((string(a)?, a)),
+            "prefix" => prefix = Some((string(a)?, a)),
+            "share" | "allow_trace" => warnings.push(not_supported("import", a)),
+            _ if a.used_as_variable => {}
             _ => warnings.push(unknown(a)),
         }
     }
     let Some((kind, account, subject)) = source else {
-        return Err(invalid_at(
+        return Err(at(
             &n.pos,
-            "imports",
-            "an import needs a \"stream\" or \"service\" entry",
+            "An import needs a \"stream\" or \"service\" entry",
         ));
     };
-    if to.is_some() && prefix.is_some() {
-        return Err(invalid_at(
-            &n.pos,
-            "imports",
-            "Stream import can not have a 'prefix' and a 'to' property",
-        ));
+    if let (Some(_), Some((_, p))) = (&to, &prefix) {
+        if kind == ShareKind::Stream {
+            return Err(at(
+                &p.key_pos,
+                "Stream import can not have a 'prefix' and a 'to' property",
+            ));
+        }
     }
-    if kind == ShareKind::Service && prefix.is_some() {
-        return Err(invalid_at(
-            &n.pos,
-            "prefix",
-            "a service import has no prefix (use \"to\")",
-        ));
-    }
+    let prefix = match (kind, prefix) {
+        // nats-server takes `prefix` from stream imports only.
+        (ShareKind::Service, Some((_, p))) => {
+            warnings.push(format!(
+                "\"prefix\" at {} is ignored on a service import (use \"to\")",
+                p.key_pos
+            ));
+            None
+        }
+        (_, p) => p.map(|(s, _)| s),
+    };
     Ok(ImportConfig {
         kind,
         account,
         subject,
-        to,
+        to: to.map(|(t, _)| t),
         prefix,
         origin: n.pos.to_string(),
     })
+}
+
+fn users_of(m: &Map) -> impl Iterator<Item = &Node> {
+    m.entries
+        .iter()
+        .filter(|a| a.key.eq_ignore_ascii_case("users"))
+        .map(|a| &a.node)
 }
 
 /// A user name or nkey defined twice (across `authorization` and every
@@ -344,9 +369,8 @@ pub(super) fn check_users(top: &Map) -> Result<()> {
                     continue;
                 };
                 if seen.contains(name) {
-                    return Err(invalid_at(
+                    return Err(at(
                         &a.node.pos,
-                        "users",
                         format!("Duplicate {what} {name:?} detected"),
                     ));
                 }
@@ -356,29 +380,17 @@ pub(super) fn check_users(top: &Map) -> Result<()> {
         Ok(())
     };
     for e in &top.entries {
-        match e.key.to_ascii_lowercase().as_str() {
-            "authorization" => {
-                if let Value::Map(m) = &e.node.value {
-                    for a in m
-                        .entries
-                        .iter()
-                        .filter(|a| a.key.eq_ignore_ascii_case("users"))
-                    {
-                        check(&a.node)?;
-                    }
+        match (e.key.to_ascii_lowercase().as_str(), &e.node.value) {
+            ("authorization", Value::Map(m)) => {
+                for u in users_of(m) {
+                    check(u)?;
                 }
             }
-            "accounts" => {
-                if let Value::Map(m) = &e.node.value {
-                    for acc in &m.entries {
-                        if let Value::Map(am) = &acc.node.value {
-                            for a in am
-                                .entries
-                                .iter()
-                                .filter(|a| a.key.eq_ignore_ascii_case("users"))
-                            {
-                                check(&a.node)?;
-                            }
+            ("accounts", Value::Map(m)) => {
+                for acc in &m.entries {
+                    if let Value::Map(am) = &acc.node.value {
+                        for u in users_of(am) {
+                            check(u)?;
                         }
                     }
                 }

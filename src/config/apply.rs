@@ -35,6 +35,8 @@ pub fn apply(value: &Value, opts: &mut Options) -> Result<Vec<String>> {
     let mut warnings = Vec::new();
     let mut payload_pos = None;
     let mut pending_pos = None;
+    let mut no_auth_pos = None;
+    let mut system_pos = None;
     for e in &map.entries {
         let key = e.key.to_ascii_lowercase();
         match key.as_str() {
@@ -95,10 +97,16 @@ pub fn apply(value: &Value, opts: &mut Options) -> Result<Vec<String>> {
             "log_file" | "logfile" => opts.log_file = Some(PathBuf::from(string(e)?)),
             "pid_file" | "pidfile" => opts.pid_file = Some(PathBuf::from(string(e)?)),
             "authorization" => authorization(e, opts, &mut warnings)?,
-            "no_auth_user" => opts.no_auth_user = Some(string(e)?),
+            "no_auth_user" => {
+                opts.no_auth_user = Some(string(e)?);
+                no_auth_pos = Some(e.node.pos.clone());
+            }
             "tls" => opts.tls = Some(tls(e, &mut warnings)?),
             "accounts" => opts.accounts = super::accounts::accounts(e, opts, &mut warnings)?,
-            "system_account" | "system" => opts.system_account = Some(string(e)?),
+            "system_account" | "system" => {
+                opts.system_account = Some(string(e)?);
+                system_pos = Some(e.node.pos.clone());
+            }
             "leafnodes" | "leaf" => {
                 opts.leafnodes = Some(super::leaf::leafnodes(e, &mut warnings)?)
             }
@@ -107,7 +115,13 @@ pub fn apply(value: &Value, opts: &mut Options) -> Result<Vec<String>> {
         }
     }
     super::accounts::check_users(map)?;
+    if let Some(pos) = system_pos {
+        super::accounts::check_system_account(opts, pos)?;
+    }
     crate::account::check(opts)?;
+    if let Some(pos) = no_auth_pos {
+        check_no_auth_user(opts, pos)?;
+    }
     if opts.max_payload > opts.max_pending {
         let pos = payload_pos.or(pending_pos);
         if let Some(pos) = pos {
@@ -122,6 +136,29 @@ pub fn apply(value: &Value, opts: &mut Options) -> Result<Vec<String>> {
         }
     }
     Ok(warnings)
+}
+
+/// `no_auth_user` must name a user or nkey of `authorization` or of any
+/// account, as nats-server. With no users at all the parse lets it through
+/// (the config tests read it alone); the authenticator refuses it at start.
+fn check_no_auth_user(opts: &Options, pos: Pos) -> Result<()> {
+    let Some(name) = &opts.no_auth_user else {
+        return Ok(());
+    };
+    let known = opts
+        .users
+        .iter()
+        .any(|u| u.user.as_ref() == Some(name) || u.nkey.as_ref() == Some(name));
+    if opts.users.is_empty() || known {
+        return Ok(());
+    }
+    Err(ConfigError::Invalid {
+        pos,
+        key: "no_auth_user".into(),
+        reason: format!(
+            "{name:?} not present as user or nkey in authorization block or account configuration"
+        ),
+    })
 }
 
 pub(super) fn unknown(e: &Entry) -> String {
@@ -271,6 +308,18 @@ fn authorization(e: &Entry, opts: &mut Options, warnings: &mut Vec<String>) -> R
             _ => warnings.push(unknown(a)),
         }
     }
+    // Users of an `accounts` block read before this one.
+    if opts.users.iter().any(|u| u.account.is_some()) {
+        if opts.username.is_some() {
+            return Err(invalid(
+                e,
+                "Can not have a single user/pass and a users array",
+            ));
+        }
+        if opts.token.is_some() {
+            return Err(invalid(e, "Can not have a token and a users array"));
+        }
+    }
     if let Some(u) = users_entry {
         if opts.username.is_some() {
             return Err(invalid(
@@ -313,12 +362,22 @@ pub(super) fn user(
             _ => warnings.push(unknown(a)),
         }
     }
+    let bad = |reason: &str| ConfigError::Invalid {
+        pos: n.pos.clone(),
+        key: "users".into(),
+        reason: reason.into(),
+    };
     if u.user.is_none() && u.nkey.is_none() {
-        return Err(ConfigError::Invalid {
-            pos: n.pos.clone(),
-            key: "users".into(),
-            reason: "a user entry needs \"user\" or \"nkey\"".into(),
-        });
+        return Err(bad("a user entry needs \"user\" or \"nkey\""));
+    }
+    if let Some(nkey) = &u.nkey {
+        // As nats-server: checked here so `-t` reports it, not only the start.
+        if !nkey.starts_with('U') || nkeys::KeyPair::from_public_key(nkey).is_err() {
+            return Err(bad("Not a valid public nkey for a user"));
+        }
+        if u.user.is_some() || u.password.is_some() {
+            return Err(bad("Nkey users do not take usernames or passwords"));
+        }
     }
     if u.permissions.is_none() {
         u.permissions = defaults.cloned();

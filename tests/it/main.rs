@@ -8,6 +8,7 @@ mod common;
 mod monitor_util;
 
 mod accounts;
+mod accounts_config;
 mod accounts_natscli;
 mod auth_config;
 mod cli;
