@@ -148,6 +148,19 @@ pub struct LeafRemote {
     /// `tls { ... }`: upgrade the link (also done without it when the hub's
     /// INFO says `tls_required`, then with the system's CAs).
     pub tls: Option<LeafTls>,
+    /// `account` (or `local`): the local account the link is bound to
+    /// (`None`: `$G`); only its interest and messages cross.
+    pub account: Option<String>,
+}
+
+/// One `leafnodes { authorization { users = [ ... ] } }` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafUser {
+    pub user: String,
+    /// Plain or bcrypt.
+    pub password: String,
+    /// The account its links are bound to (`None`: the block's, else `$G`).
+    pub account: Option<String>,
 }
 
 /// A remote's URL taken apart: where to dial and any credentials in it.
@@ -219,8 +232,11 @@ pub struct LeafOptions {
     /// `authorization { nkey }`: the public user key (`U…`) a leaf must sign
     /// our INFO's nonce with (nats-server 2.11+).
     pub nkey: Option<String>,
-    /// `authorization { users = [ { user, password } ] }` for leaf links.
-    pub users: Vec<(String, String)>,
+    /// `authorization { users = [ { user, password, account } ] }` for leaf links.
+    pub users: Vec<LeafUser>,
+    /// `authorization { account }`: where links admitted by the single
+    /// user, token or nkey go (`None`: `$G`).
+    pub account: Option<String>,
     pub auth_timeout: Duration,
     pub remotes: Vec<LeafRemote>,
     /// Delay between reconnect attempts (nats-server's `reconnect`, default 1 s).
@@ -240,6 +256,7 @@ impl Default for LeafOptions {
             token: None,
             nkey: None,
             users: Vec::new(),
+            account: None,
             auth_timeout: Duration::from_secs(2),
             remotes: Vec::new(),
             reconnect: Duration::from_secs(1),

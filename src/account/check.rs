@@ -62,6 +62,7 @@ pub(super) fn import_map(i: &ImportConfig) -> Result<SubjectMap, AccountError> {
 
 /// Checks every account, export and import of `opts`.
 pub fn check(opts: &Options) -> Result<(), AccountError> {
+    check_leaf_accounts(opts)?;
     if let Some(sys) = &opts.system_account {
         if sys != DEFAULT_SYSTEM_ACCOUNT && sys != GLOBAL_ACCOUNT && find(opts, sys).is_none() {
             return Err(invalid(
@@ -333,4 +334,34 @@ impl<'a> Search<'a> {
         }
         Found::Nothing
     }
+}
+
+/// Leaf links bind to accounts that exist (nats-server's wording): a
+/// remote's `account`, the leaf `authorization`'s and its users'.
+fn check_leaf_accounts(opts: &Options) -> Result<(), AccountError> {
+    let Some(lo) = &opts.leafnodes else {
+        return Ok(());
+    };
+    let system = opts
+        .system_account
+        .as_deref()
+        .unwrap_or(DEFAULT_SYSTEM_ACCOUNT);
+    let known = |name: &str| {
+        name.is_empty() || name == GLOBAL_ACCOUNT || name == system || find(opts, name).is_some()
+    };
+    let named = |what: &str, name: &Option<String>| match name {
+        Some(n) if !known(n) => Err(invalid(
+            "leafnodes",
+            format!("cannot find local account {n:?} specified in leafnode {what}"),
+        )),
+        _ => Ok(()),
+    };
+    named("authorization", &lo.account)?;
+    for u in &lo.users {
+        named("authorization", &u.account)?;
+    }
+    for r in &lo.remotes {
+        named("remote", &r.account)?;
+    }
+    Ok(())
 }

@@ -30,7 +30,7 @@ use bytes::Bytes;
 
 pub use check::check;
 pub use mapping::SubjectMap;
-pub use routes::{Route, SysRequest, SystemKind};
+pub use routes::{Route, RouteChanges, SysRequest, SystemKind};
 
 use crate::conn::{ConnShared, Kind, SubRef};
 use crate::options::{
@@ -239,8 +239,9 @@ impl Accounts {
     }
 
     /// Applies a (reloaded) configuration: accounts still configured keep
-    /// their subject space and connections; imports are installed afresh.
-    pub fn configure(&self, opts: &Options) -> Result<(), AccountError> {
+    /// their subject space and connections; imports are installed afresh
+    /// (the route subscriptions removed and added are returned).
+    pub fn configure(&self, opts: &Options) -> Result<RouteChanges, AccountError> {
         check(opts)?;
         let _one_at_a_time = self.configuring.lock();
         let old = self.by_name.load_full();
@@ -261,9 +262,9 @@ impl Accounts {
             };
             map.insert(cfg.name.clone(), acc);
         }
-        self.routes.install(&map, &self.internal, opts)?;
+        let changes = self.routes.install(&map, &self.internal, opts)?;
         self.by_name.store(Arc::new(map));
-        Ok(())
+        Ok(changes)
     }
 
     /// The account called `name`, if configured.
@@ -299,6 +300,11 @@ impl Accounts {
         let mut v: Vec<_> = self.by_name.load().values().cloned().collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
+    }
+
+    /// Route subscriptions in the account called `name`.
+    pub fn route_subscriptions(&self, name: &str) -> Vec<Arc<crate::conn::Subscription>> {
+        self.routes.subscriptions_in(name)
     }
 
     /// The route a route subscription (by its sid) stands for.

@@ -90,6 +90,14 @@ struct Installed {
     fixed: bool,
 }
 
+/// Route subscriptions a reconfiguration removed and added, with their
+/// accounts' names.
+#[derive(Default)]
+pub struct RouteChanges {
+    pub removed: Vec<(Arc<str>, Arc<Subscription>)>,
+    pub added: Vec<(Arc<str>, Arc<Subscription>)>,
+}
+
 /// Route subscriptions by sid, and what was installed where.
 #[derive(Default)]
 pub(super) struct RouteTable {
@@ -108,6 +116,17 @@ impl RouteTable {
             self.next.load(Ordering::Relaxed),
             self.removed.load(Ordering::Relaxed),
         )
+    }
+
+    /// The route subscriptions in the account called `name` (interest a
+    /// leaf link bound to it must be told about).
+    pub(super) fn subscriptions_in(&self, name: &str) -> Vec<Arc<Subscription>> {
+        self.installed
+            .lock()
+            .iter()
+            .filter(|r| &*r.acc.name == name)
+            .map(|r| r.sub.0.clone())
+            .collect()
     }
 
     /// Route subscriptions installed now.
@@ -159,13 +178,14 @@ impl RouteTable {
         });
     }
 
-    /// Replaces the configured routes with those of `opts` over `accounts`.
+    /// Replaces the configured routes with those of `opts` over `accounts`;
+    /// returns what was removed and added (leaf links are told).
     pub(super) fn install(
         &self,
         accounts: &HashMap<String, Arc<Account>>,
         internal: &Arc<ConnShared>,
         opts: &Options,
-    ) -> Result<(), AccountError> {
+    ) -> Result<RouteChanges, AccountError> {
         let mut planned: Vec<(Arc<Account>, String, Route)> = Vec::new();
         for cfg in &opts.accounts {
             let Some(importer) = accounts.get(&cfg.name) else {
@@ -221,6 +241,7 @@ impl RouteTable {
                 ));
             }
         }
+        let mut changes = RouteChanges::default();
         let mut installed = self.installed.lock();
         let mut table = HashMap::clone(&self.by_sid.load());
         installed.retain(|r| {
@@ -230,11 +251,13 @@ impl RouteTable {
             let _ = r.acc.sublist.remove(&r.sub.0.subject, None, &r.sub);
             self.removed.fetch_add(1, Ordering::Relaxed);
             table.remove(&r.sub.0.sid);
+            changes.removed.push((r.acc.name.clone(), r.sub.0.clone()));
             false
         });
         for (acc, subject, route) in planned {
             if let Some(sub) = self.subscribe(&acc, internal, &subject) {
                 table.insert(sub.0.sid.clone(), Arc::new(route));
+                changes.added.push((acc.name.clone(), sub.0.clone()));
                 installed.push(Installed {
                     acc,
                     sub,
@@ -243,6 +266,6 @@ impl RouteTable {
             }
         }
         self.by_sid.store(Arc::new(table));
-        Ok(())
+        Ok(changes)
     }
 }

@@ -221,7 +221,9 @@ impl Fanout {
         hops: usize,
     ) -> usize {
         let mut delivered = 0;
-        self.leaf_targets.clear();
+        // A routed (nested) delivery keeps its own targets above `base`:
+        // the outer message's links are not lost or mixed with them.
+        let base = self.leaf_targets.len();
         for sub in &result.plain {
             let to = &sub.0.client;
             if Arc::ptr_eq(to, me) && (!echo || me.kind == Kind::Leaf) {
@@ -230,7 +232,7 @@ impl Fanout {
             if to.kind == Kind::Internal {
                 delivered += self.follow_route(srv, sub, msg, hops);
             } else if to.kind == Kind::Leaf {
-                self.add_leaf_target(sub, None);
+                self.add_leaf_target(base, sub, None);
             } else if self.deliver_one(srv, sub, msg, &[]) {
                 delivered += 1;
             }
@@ -264,11 +266,11 @@ impl Fanout {
                 .filter_map(|i| group.members.get((start + i) % n))
                 .find(|s| s.0.client.kind == Kind::Leaf && !Arc::ptr_eq(&s.0.client, me));
             if let Some(sub) = link {
-                self.add_leaf_target(sub, Some(&group.name));
+                self.add_leaf_target(base, sub, Some(&group.name));
             }
         }
         let mut targets = std::mem::take(&mut self.leaf_targets);
-        for (sub, queues) in targets.drain(..) {
+        for (sub, queues) in targets.drain(base..) {
             let qs: Vec<&[u8]> = queues.iter().map(|q| q.as_ref()).collect();
             if self.deliver_one(srv, &sub, msg, &qs) {
                 delivered += 1;
@@ -369,10 +371,11 @@ impl Fanout {
 
     /// One `LMSG` per link: a second match on the same link adds its queue
     /// group (if any) to the first instead of sending again.
-    fn add_leaf_target(&mut self, sub: &SubRef, queue: Option<&Bytes>) {
+    fn add_leaf_target(&mut self, base: usize, sub: &SubRef, queue: Option<&Bytes>) {
         let found = self
             .leaf_targets
             .iter_mut()
+            .skip(base)
             .find(|(s, _)| Arc::ptr_eq(&s.0.client, &sub.0.client));
         match found {
             Some((_, queues)) => queues.extend(queue.cloned()),

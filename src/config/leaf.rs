@@ -16,7 +16,7 @@ use super::apply::{
 use super::parser::{Entry, Node, Value};
 use super::ConfigError;
 use crate::leaf::creds;
-use crate::options::{LeafOptions, LeafRemote, LeafTls, TlsConfig};
+use crate::options::{LeafOptions, LeafRemote, LeafTls, LeafUser, TlsConfig};
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
@@ -44,6 +44,7 @@ pub(super) fn leafnodes(e: &Entry, warnings: &mut Vec<String>) -> Result<LeafOpt
                         "nkey" => lo.nkey = Some(public_user_key(x)?),
                         "timeout" => lo.auth_timeout = seconds(x)?,
                         "users" => lo.users = users(x)?,
+                        "account" => lo.account = Some(string(x)?),
                         _ => warnings.push(unknown(x)),
                     }
                 }
@@ -78,8 +79,8 @@ pub(super) fn leafnodes(e: &Entry, warnings: &mut Vec<String>) -> Result<LeafOpt
     Ok(lo)
 }
 
-/// `users = [ { user, password } ]` of the leaf authorization block.
-fn users(e: &Entry) -> Result<Vec<(String, String)>> {
+/// `users = [ { user, password, account } ]` of the leaf authorization block.
+fn users(e: &Entry) -> Result<Vec<LeafUser>> {
     let Value::Array(items) = &e.node.value else {
         return Err(wrong_node(&e.key, &e.node, "an array of users"));
     };
@@ -88,16 +89,21 @@ fn users(e: &Entry) -> Result<Vec<(String, String)>> {
         let Value::Map(m) = &n.value else {
             return Err(wrong_node("users", n, "a map { user, password }"));
         };
-        let (mut user, mut pass) = (None, None);
+        let (mut user, mut pass, mut account) = (None, None, None);
         for a in &m.entries {
             match a.key.to_ascii_lowercase().as_str() {
                 "user" | "username" => user = Some(string(a)?),
                 "password" | "pass" => pass = Some(string(a)?),
+                "account" => account = Some(string(a)?),
                 _ => {}
             }
         }
         match (user, pass) {
-            (Some(u), Some(p)) => out.push((u, p)),
+            (Some(user), Some(password)) => out.push(LeafUser {
+                user,
+                password,
+                account,
+            }),
             _ => return Err(wrong_node("users", n, "a map with user and password")),
         }
     }
@@ -127,15 +133,7 @@ fn remote(n: &Node, warnings: &mut Vec<String>) -> Result<LeafRemote> {
             "user" | "username" => r.user = Some(string(a)?),
             "password" | "pass" => r.password = Some(string(a)?),
             "token" => r.token = Some(string(a)?),
-            "account" | "local" => {
-                let acc = string(a)?;
-                if acc != "$G" {
-                    warnings.push(format!(
-                        "leafnodes remote account {acc:?} at {}: natrium has one account, $G is used",
-                        a.key_pos
-                    ));
-                }
-            }
+            "account" | "local" => r.account = Some(string(a)?).filter(|a| !a.is_empty()),
             "hub" => {
                 if boolean(a)? {
                     warnings.push(format!("leafnodes remote hub at {} is ignored", a.key_pos));
@@ -279,6 +277,7 @@ mod tests {
     use std::time::Duration;
 
     use crate::config::parse_str;
+    use crate::options::LeafUser;
 
     #[test]
     fn leafnodes_block_maps_onto_options() {
@@ -298,7 +297,14 @@ mod tests {
         assert_eq!((lo.host.as_str(), lo.port), ("127.0.0.1", Some(7500)));
         assert_eq!(lo.username.as_deref(), Some("a"));
         assert_eq!(lo.auth_timeout, Duration::from_secs(3));
-        assert_eq!(lo.users, [("x".to_string(), "y".to_string())]);
+        assert_eq!(
+            lo.users,
+            [LeafUser {
+                user: "x".into(),
+                password: "y".into(),
+                account: None
+            }]
+        );
         assert_eq!(lo.reconnect, Duration::from_secs(2));
         assert_eq!(lo.remotes.len(), 2);
         assert_eq!(lo.remotes[0].user.as_deref(), Some("u"));

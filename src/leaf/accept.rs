@@ -51,6 +51,7 @@ pub async fn serve_accepted(srv: Arc<ServerState>, stream: TcpStream, addr: Sock
     let flags = InfoFlags {
         auth_required: leaf_auth_configured(&lo) || srv.authenticator().auth_required(),
         connect_info: false,
+        account: None,
         nonce: nonce.as_deref(),
     };
     let info = info_line(&srv, conn.cid, flags);
@@ -173,12 +174,14 @@ async fn handshake<R: AsyncRead + Unpin>(
         ));
     };
     // Bound before the link starts: it keeps this account (`$G` by default).
+    let account = acc.name.clone();
     let _ = conn.account.set(acc);
     conn.headers
         .store(c.headers, std::sync::atomic::Ordering::Relaxed);
     conn.meta.lock().name = c.name.clone();
     let flags = InfoFlags {
         connect_info: true,
+        account: Some(&account),
         ..InfoFlags::default()
     };
     conn.out.send_now(&info_line(srv, conn.cid, flags));
@@ -212,13 +215,9 @@ async fn authorize(
     let account: Arc<str> = if leaf_auth_configured(lo) {
         // bcrypt takes tens of milliseconds: off the runtime's workers.
         let (lo, c) = (lo.clone(), c.clone());
-        let ok = tokio::task::spawn_blocking(move || authorized(&lo, &c, nonce.as_deref()))
+        tokio::task::spawn_blocking(move || authorized(&lo, &c, nonce.as_deref()))
             .await
-            .unwrap_or(false);
-        if !ok {
-            return None;
-        }
-        GLOBAL_ACCOUNT.into()
+            .ok()??
     } else {
         let auth = srv.authenticator();
         if !auth.auth_required() {
@@ -237,25 +236,31 @@ async fn authorize(
 
 /// `leafnodes { authorization }`: a token, a user/password, an nkey (the
 /// leaf signs our nonce), a users list (passwords plain or bcrypt), or nothing.
-fn authorized(lo: &LeafOptions, c: &PeerConnect, nonce: Option<&str>) -> bool {
+fn authorized(lo: &LeafOptions, c: &PeerConnect, nonce: Option<&str>) -> Option<Arc<str>> {
+    let block: Arc<str> = lo.account.as_deref().unwrap_or(GLOBAL_ACCOUNT).into();
+    let admit = |ok: bool| ok.then(|| block.clone());
     if let Some(want) = &lo.token {
-        return secret_matches(want, c.auth_token.as_deref());
+        return admit(secret_matches(want, c.auth_token.as_deref()));
     }
     let user = c.user.as_deref().unwrap_or_default();
     if let Some(want) = &lo.username {
         if want == user {
-            return secret_matches(lo.password.as_deref().unwrap_or(""), c.pass.as_deref());
+            return admit(secret_matches(
+                lo.password.as_deref().unwrap_or(""),
+                c.pass.as_deref(),
+            ));
         }
     }
     if let Some(key) = &lo.nkey {
         if c.nkey.as_deref() == Some(key.as_str()) {
-            return nkey_signed(key, c.sig.as_deref(), nonce);
+            return admit(nkey_signed(key, c.sig.as_deref(), nonce));
         }
     }
-    if let Some((_, want)) = lo.users.iter().find(|(u, _)| u == user) {
-        return secret_matches(want, c.pass.as_deref());
+    if let Some(u) = lo.users.iter().find(|u| u.user == user) {
+        let account = u.account.as_deref().map_or(block.clone(), Arc::from);
+        return secret_matches(&u.password, c.pass.as_deref()).then_some(account);
     }
-    !leaf_auth_configured(lo)
+    admit(!leaf_auth_configured(lo))
 }
 
 /// `sig` is `key`'s signature of the nonce we sent (unpadded base64url as
@@ -287,6 +292,7 @@ fn secret_matches(want: &str, given: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::options::LeafUser;
 
     fn check(
         lo: &LeafOptions,
@@ -300,7 +306,7 @@ mod tests {
             auth_token: token.map(String::from),
             ..PeerConnect::default()
         };
-        authorized(lo, &c, None)
+        authorized(lo, &c, None).is_some()
     }
 
     #[test]
@@ -315,17 +321,17 @@ mod tests {
             sig: Some(URL_SAFE_NO_PAD.encode(key.sign(nonce.as_bytes()).expect("sign"))),
             ..PeerConnect::default()
         };
-        assert!(authorized(&lo, &signed("n0nce", &kp), Some("n0nce")));
-        assert!(!authorized(&lo, &signed("other", &kp), Some("n0nce")));
+        assert!(authorized(&lo, &signed("n0nce", &kp), Some("n0nce")).is_some());
+        assert!(authorized(&lo, &signed("other", &kp), Some("n0nce")).is_none());
         let stranger = nkeys::KeyPair::new_user();
-        assert!(!authorized(&lo, &signed("n0nce", &stranger), Some("n0nce")));
-        assert!(!authorized(&lo, &signed("n0nce", &kp), None));
+        assert!(authorized(&lo, &signed("n0nce", &stranger), Some("n0nce")).is_none());
+        assert!(authorized(&lo, &signed("n0nce", &kp), None).is_none());
         let unsigned = PeerConnect {
             nkey: Some(kp.public_key()),
             ..PeerConnect::default()
         };
-        assert!(!authorized(&lo, &unsigned, Some("n0nce")));
-        assert!(!authorized(&lo, &PeerConnect::default(), Some("n0nce")));
+        assert!(authorized(&lo, &unsigned, Some("n0nce")).is_none());
+        assert!(authorized(&lo, &PeerConnect::default(), Some("n0nce")).is_none());
     }
 
     #[test]
@@ -341,9 +347,25 @@ mod tests {
         let users = LeafOptions {
             username: Some("a".into()),
             password: Some("b".into()),
-            users: vec![("c".into(), bcrypt::hash("d", 4).expect("hash"))],
+            users: vec![LeafUser {
+                user: "c".into(),
+                password: bcrypt::hash("d", 4).expect("hash"),
+                account: Some("A".into()),
+            }],
+            account: Some("B".into()),
             ..LeafOptions::default()
         };
+        let bound = |u, p| {
+            let c = PeerConnect {
+                user: Some(String::from(u)),
+                pass: Some(String::from(p)),
+                ..PeerConnect::default()
+            };
+            authorized(&users, &c, None).map(|a| a.to_string())
+        };
+        // A users entry names its account; the single user gets the block's.
+        assert_eq!(bound("c", "d").as_deref(), Some("A"));
+        assert_eq!(bound("a", "b").as_deref(), Some("B"));
         assert!(check(&users, Some("a"), Some("b"), None));
         assert!(check(&users, Some("c"), Some("d"), None));
         assert!(!check(&users, Some("c"), Some("b"), None));

@@ -93,6 +93,8 @@ fn name(srv: &ServerState) -> String {
 /// The credentials a soliciting leaf puts in CONNECT.
 #[derive(Debug, Default)]
 pub struct Hello<'a> {
+    /// The local account the link is bound to (`remote_account`).
+    pub account: &'a str,
     pub user: Option<&'a str>,
     pub pass: Option<&'a str>,
     pub token: Option<&'a str>,
@@ -108,7 +110,7 @@ pub fn connect_line(srv: &ServerState, hello: &Hello) -> Vec<u8> {
         "server_id": srv.server_id,
         "name": name(srv),
         "headers": true,
-        "remote_account": "$G",
+        "remote_account": hello.account,
         "protocol": 1,
     });
     let token = hello.token.or(match (hello.user, hello.pass) {
@@ -139,6 +141,8 @@ pub struct InfoFlags<'a> {
     pub auth_required: bool,
     /// The reply to CONNECT (carries `connect_info` and the account).
     pub connect_info: bool,
+    /// The account the accepted link was bound to (with `connect_info`).
+    pub account: Option<&'a str>,
     /// The nonce a leaf signing with an nkey signs (nats-server always sends one).
     pub nonce: Option<&'a str>,
 }
@@ -175,7 +179,8 @@ pub fn info_line(srv: &ServerState, lid: u64, flags: InfoFlags) -> Vec<u8> {
         }
         if flags.connect_info {
             obj.insert("connect_info".into(), true.into());
-            obj.insert("remote_account".into(), "$G".into());
+            let acc = flags.account.unwrap_or(crate::options::GLOBAL_ACCOUNT);
+            obj.insert("remote_account".into(), acc.into());
         }
     }
     format!("INFO {v}\r\n").into_bytes()

@@ -342,8 +342,8 @@ impl Link {
 
     fn loop_detected(&mut self) -> CloseReason {
         let text = format!(
-            "Loop detected for leafnode account=\"$G\". Delaying attempt to reconnect for {:?}",
-            LOOP_DELAY
+            "Loop detected for leafnode account={:?}. Delaying attempt to reconnect for {:?}",
+            &*self.acc.name, LOOP_DELAY
         );
         tracing::error!("{} {text}", self.me.log());
         self.end = Some(LinkEnd::Loop);

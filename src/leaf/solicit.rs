@@ -182,7 +182,17 @@ where
     // attempt here, and the dial loop logs it and backs off.
     let nonce = info.nonce.as_deref().unwrap_or_default();
     let proof = creds::prove(remote, nonce.as_bytes())?;
+    let acc = match remote.account.as_deref() {
+        None => srv.accounts.global().clone(),
+        Some(name) => srv.accounts.get(name).ok_or_else(|| {
+            LeafError::Refused(format!(
+                "unable to find local account {name:?} for the remote"
+            ))
+        })?,
+    };
     let conn = Arc::new(ConnShared::new(Kind::Leaf, srv.next_cid(), addr));
+    // Bound before the link starts: only this account's interest crosses.
+    let _ = conn.account.set(acc.clone());
     conn.headers
         .store(info.headers, std::sync::atomic::Ordering::Relaxed);
     conn.peer_max_payload
@@ -192,6 +202,7 @@ where
         meta.name = info.server_name.clone();
     }
     let hello = Hello {
+        account: &acc.name,
         user: remote.user.as_deref().or(url.user.as_deref()),
         pass: remote.password.as_deref().or(url.password.as_deref()),
         token: remote.token.as_deref(),
@@ -205,8 +216,9 @@ where
         tokio::spawn(async move { run_writer(&conn.out, wr, deadline).await })
     };
     tracing::info!(
-        "{} Leafnode connection created for account: $G ({}:{})",
+        "{} Leafnode connection created for account: {} ({}:{})",
         conn.log(),
+        acc.name,
         url.host,
         url.port
     );

@@ -227,10 +227,15 @@ impl LeafLinks {
     /// `sub` entered (`added`) or left the sublist: every link but its own
     /// hears about it. Costs one relaxed load when no link is up.
     pub fn changed(&self, sub: &Subscription, added: bool) {
+        self.changed_in(sub.client.account_name(), sub, added);
+    }
+
+    /// As [`changed`](Self::changed) for a subscription of `account` whose
+    /// owner is in no account of its own (an import's route subscription).
+    pub fn changed_in(&self, account: &str, sub: &Subscription, added: bool) {
         if self.count() == 0 {
             return;
         }
-        let account = sub.client.account_name();
         for link in self.list() {
             if !Arc::ptr_eq(&link.conn, &sub.client) && link.conn.account_name() == account {
                 link.note(sub, added);

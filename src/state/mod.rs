@@ -214,7 +214,13 @@ impl ServerState {
         let auth = Authenticator::from_options(&new)?;
         crate::account::check(&new)?;
         warn_plaintext(&auth);
-        self.accounts.configure(&new)?;
+        let changes = self.accounts.configure(&new)?;
+        for (acc, sub) in &changes.removed {
+            self.leafs.changed_in(acc, sub, false);
+        }
+        for (acc, sub) in &changes.added {
+            self.leafs.changed_in(acc, sub, true);
+        }
         let mut new = new;
         new.port = old.port;
         drop(old);
@@ -337,6 +343,13 @@ impl ServerState {
                 keys.extend(l.remote_interest());
             }
         }
+        // Imports from this account: its exports' interest crosses too.
+        keys.extend(
+            self.accounts
+                .route_subscriptions(account)
+                .iter()
+                .map(|s| ((s.subject.clone(), s.queue.clone()), sub_id(s))),
+        );
         keys
     }
 

@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use crate::common::TestServer;
 use crate::leaf_support::*;
-use natrium::options::{LeafOptions, LeafRemote};
+use natrium::options::{LeafOptions, LeafRemote, LeafUser};
 
 #[tokio::test]
 async fn natrium_hub_with_nats_server_leaf() {
@@ -16,18 +16,16 @@ async fn natrium_hub_with_nats_server_leaf() {
         o.leafnodes = Some(LeafOptions {
             host: "127.0.0.1".into(),
             port: Some(lp),
-            users: vec![("leafy".into(), "pw".into())],
+            users: vec![LeafUser {
+                user: "leafy".into(),
+                password: "pw".into(),
+                account: None,
+            }],
             ..LeafOptions::default()
         })
     });
     // nats-server's leaf authenticates with the user in its URL.
-    let Some(leaf) = Reference::start(
-        free_port(),
-        &format!(
-            "leafnodes {{ remotes = [ {{ url: \"nats-leaf://leafy:pw@127.0.0.1:{lp}\" }} ] }}"
-        ),
-    ) else {
-        eprintln!("nats-server not installed: leaf node test skipped");
+    let Some(leaf) = Reference::leaf_of(lp, "leafy:pw") else {
         return;
     };
     wait_links(&hub, 1);

@@ -125,6 +125,21 @@ impl Reference {
         r
     }
 
+    /// A nats-server leaf of a natrium hub listening for leaves on `lp`,
+    /// signing in as `userinfo` (`user:pass`).
+    pub(crate) fn leaf_of(lp: u16, userinfo: &str) -> Option<Reference> {
+        let r = Self::start(
+            free_port(),
+            &format!(
+                "leafnodes {{ remotes = [ {{ url: \"nats-leaf://{userinfo}@127.0.0.1:{lp}\" }} ] }}"
+            ),
+        );
+        if r.is_none() {
+            eprintln!("nats-server not installed: leaf node test skipped");
+        }
+        r
+    }
+
     pub(crate) fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }
