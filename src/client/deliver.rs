@@ -224,6 +224,9 @@ impl Fanout {
         // A routed (nested) delivery keeps its own targets above `base`:
         // the outer message's links are not lost or mixed with them.
         let base = self.leaf_targets.len();
+        // The usual case, one link and no queue group, is delivered from
+        // here without collecting targets (no reference count, no push).
+        let mut one_link: Option<&SubRef> = None;
         for sub in &result.plain {
             let to = &sub.0.client;
             if Arc::ptr_eq(to, me) && (!echo || me.kind == Kind::Leaf) {
@@ -232,9 +235,23 @@ impl Fanout {
             if to.kind == Kind::Internal {
                 delivered += self.follow_route(srv, sub, msg, hops);
             } else if to.kind == Kind::Leaf {
-                self.add_leaf_target(base, sub, None);
+                match one_link {
+                    None => one_link = Some(sub),
+                    Some(first) if Arc::ptr_eq(&first.0.client, to) => {}
+                    Some(first) => {
+                        self.add_leaf_target(base, first, None);
+                        self.add_leaf_target(base, sub, None);
+                        one_link = None;
+                    }
+                }
             } else if self.deliver_one(srv, sub, msg, &[]) {
                 delivered += 1;
+            }
+        }
+        if self.leaf_targets.len() > base {
+            // More than one link: the single-link shortcut no longer applies.
+            if let Some(first) = one_link.take() {
+                self.add_leaf_target(base, first, None);
             }
         }
         for group in &result.queues {
@@ -266,7 +283,15 @@ impl Fanout {
                 .filter_map(|i| group.members.get((start + i) % n))
                 .find(|s| s.0.client.kind == Kind::Leaf && !Arc::ptr_eq(&s.0.client, me));
             if let Some(sub) = link {
+                if let Some(first) = one_link.take() {
+                    self.add_leaf_target(base, first, None);
+                }
                 self.add_leaf_target(base, sub, Some(&group.name));
+            }
+        }
+        if let Some(sub) = one_link {
+            if self.deliver_one(srv, sub, msg, &[]) {
+                delivered += 1;
             }
         }
         let mut targets = std::mem::take(&mut self.leaf_targets);
@@ -426,6 +451,14 @@ impl Fanout {
         if client.delivery_filter.load(Ordering::Relaxed)
             && !client.perms.can_receive(delivery.subject)
         {
+            drop(st);
+            if client.kind == Kind::Leaf {
+                tracing::debug!(
+                    "{} Not permitted to deliver to {:?}",
+                    client.log(),
+                    String::from_utf8_lossy(delivery.subject)
+                );
+            }
             return false;
         }
         let Some(last) = sub.take_delivery() else {
