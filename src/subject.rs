@@ -156,7 +156,8 @@ pub fn collide(a: &[u8], b: &[u8]) -> bool {
     loop {
         match (x.next(), y.next()) {
             (None, None) => return true,
-            (Some(b">"), _) | (_, Some(b">")) => return true,
+            // `>` needs at least one token on the other side.
+            (Some(b">"), Some(_)) | (Some(_), Some(b">")) => return true,
             (Some(p), Some(q)) if p == b"*" || q == b"*" || p == q => {}
             _ => return false,
         }
@@ -166,6 +167,58 @@ pub fn collide(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every literal subject of up to five tokens over {a, b, c}: a bounded
+    /// model of "the subjects a pattern matches" (patterns here have at most
+    /// three tokens, so `>` is witnessed by tails of one and two tokens).
+    fn literals() -> Vec<Vec<u8>> {
+        let mut all: Vec<Vec<u8>> = vec![];
+        let mut layer: Vec<Vec<u8>> = vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()];
+        for _ in 0..5 {
+            all.extend(layer.iter().cloned());
+            let mut next = Vec::new();
+            for s in &layer {
+                for t in [b"a", b"b", b"c"] {
+                    let mut n = s.clone();
+                    n.push(b'.');
+                    n.extend_from_slice(t);
+                    next.push(n);
+                }
+            }
+            layer = next;
+        }
+        all
+    }
+
+    fn pattern() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        proptest::collection::vec(prop_oneof![Just("a"), Just("b"), Just("*")], 0..3)
+            .prop_flat_map(|head| {
+                (
+                    Just(head),
+                    prop_oneof![Just("a"), Just("b"), Just("*"), Just(">")],
+                )
+            })
+            .prop_map(|(head, last)| {
+                let mut toks = head;
+                toks.push(last);
+                toks.join(".").into_bytes()
+            })
+    }
+
+    proptest::proptest! {
+        /// `is_subset` and `collide` (account import checks) agree with the
+        /// bounded model of what each pattern matches.
+        #[test]
+        fn subset_and_collide_match_the_model(inner in pattern(), outer in pattern()) {
+            let lits = literals();
+            let m = |p: &[u8], l: &[u8]| subject_matches(p, l);
+            let subset = lits.iter().all(|l| !m(&inner, l) || m(&outer, l));
+            let meet = lits.iter().any(|l| m(&inner, l) && m(&outer, l));
+            proptest::prop_assert_eq!(is_subset(&inner, &outer), subset);
+            proptest::prop_assert_eq!(collide(&inner, &outer), meet);
+        }
+    }
 
     #[test]
     fn subsets_and_collisions() {
