@@ -378,3 +378,45 @@ async fn system_requests_answer_with_the_endpoint_json() {
         "a filtered ping must not be answered"
     );
 }
+
+#[tokio::test]
+async fn stream_response_type_lets_every_answer_through() {
+    let srv = server(
+        r#"
+accounts {
+  A { users = [ {user: a, password: a} ]
+      exports = [ { service: "feed.req", response_type: stream } ] }
+  B { users = [ {user: b, password: b} ]
+      imports = [ { service: { account: A, subject: "feed.req" } } ] }
+}
+"#,
+    );
+    let (a, b) = (login(&srv, "a").await, login(&srv, "b").await);
+    let mut service = a.subscribe("feed.req").await.expect("sub");
+    interest(&srv, "A", "feed.req", 1).await;
+    let mut inbox = b.subscribe("my.inbox").await.expect("sub");
+    interest(&srv, "B", "my.inbox", 1).await;
+    b.publish_with_reply("feed.req", "my.inbox", "go".into())
+        .await
+        .expect("request");
+    b.flush().await.expect("flush");
+    let req = next(&mut service).await;
+    let reply = req.reply.expect("mapped reply");
+    for i in 0..3 {
+        a.publish(reply.clone(), format!("part {i}").into())
+            .await
+            .expect("answer");
+    }
+    a.flush().await.expect("flush");
+    for i in 0..3 {
+        let m = next(&mut inbox).await;
+        assert_eq!(m.subject.as_str(), "my.inbox");
+        assert_eq!(m.payload.as_ref(), format!("part {i}").as_bytes());
+    }
+    let acc_a = srv.state.accounts.get("A").expect("A");
+    assert_eq!(
+        acc_a.pending_responses(),
+        1,
+        "a stream mapping stays until it expires"
+    );
+}
