@@ -235,9 +235,20 @@ async function optional() {
       cell(tr, human(x.out_msgs || 0), "num");
     });
     const accz = await (await fetch("./accountz")).json();
-    const accounts = (accz.accounts || []).filter((a) => a !== "$G");
-    $("account-section").classList.toggle("hidden", accounts.length === 0);
-    fill($("account-table").tBodies[0], accz.accounts || [], (tr, a) => cell(tr, a));
+    // $G and the system account always exist: shown once others are configured.
+    const configured = (accz.accounts || []).filter((a) => a !== "$G" && a !== accz.system_account);
+    $("account-section").classList.toggle("hidden", configured.length === 0);
+    if (configured.length > 0) {
+      const statz = await (await fetch("./accstatz?unused=1")).json();
+      fill($("account-table").tBodies[0], statz.account_statz || [], (tr, a) => {
+        cell(tr, a.acc || "");
+        cell(tr, human(a.conns || 0), "num");
+        cell(tr, human(a.leafnodes || 0), "num");
+        cell(tr, human(a.num_subscriptions || 0), "num");
+        cell(tr, human((a.received || {}).msgs || 0), "num");
+        cell(tr, human((a.sent || {}).msgs || 0), "num");
+      });
+    }
   } catch (e) {
     // Optional sections stay hidden.
   }
