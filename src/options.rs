@@ -151,6 +151,12 @@ pub struct LeafRemote {
     /// `account` (or `local`): the local account the link is bound to
     /// (`None`: `$G`); only its interest and messages cross.
     pub account: Option<String>,
+    /// `deny_imports`: subjects the hub must not send us; interest inside
+    /// them is not told and messages on them are dropped. Also sent to the
+    /// hub (CONNECT `deny_pub`), as nats-server does.
+    pub deny_imports: Vec<String>,
+    /// `deny_exports`: subjects we never send the hub, whatever it asks for.
+    pub deny_exports: Vec<String>,
 }
 
 /// One `leafnodes { authorization { users = [ ... ] } }` entry.

@@ -16,11 +16,13 @@
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
 
 mod authenticator;
+mod link;
 mod permissions;
 mod rules;
 
 pub(crate) use authenticator::constant_time_eq;
 pub use authenticator::{AuthedUser, Authenticator};
+pub use link::{LinkPerms, SubjectLists};
 pub use permissions::{CompiledPermissions, PermissionChecker};
 pub use rules::{intersects, is_subset, queue_matches};
 

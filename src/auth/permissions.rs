@@ -25,20 +25,21 @@ pub const RESPONSE_EXPIRES: Duration = Duration::from_secs(120);
 
 /// One subscribe rule: `subject` or `subject queue`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct SubRule {
-    subject: Box<[u8]>,
-    queue: Option<Box<[u8]>>,
+pub(super) struct SubRule {
+    pub(super) subject: Box<[u8]>,
+    pub(super) queue: Option<Box<[u8]>>,
 }
 
 /// A user's permissions, validated and split into byte rules; shared by all of
 /// that user's connections (`Arc`), rebuilt on reload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompiledPermissions {
-    pub_allow: Option<Vec<Box<[u8]>>>,
-    pub_deny: Vec<Box<[u8]>>,
-    sub_allow: Option<Vec<SubRule>>,
-    sub_deny: Vec<SubRule>,
-    allow_responses: bool,
+    // Visible to `auth::link`, which builds a leaf link's rules from them.
+    pub(super) pub_allow: Option<Vec<Box<[u8]>>>,
+    pub(super) pub_deny: Vec<Box<[u8]>>,
+    pub(super) sub_allow: Option<Vec<SubRule>>,
+    pub(super) sub_deny: Vec<SubRule>,
+    pub(super) allow_responses: bool,
 }
 
 fn pub_rules(list: &[String]) -> Result<Vec<Box<[u8]>>, AuthError> {
@@ -91,19 +92,39 @@ impl CompiledPermissions {
         }))
     }
 
-    /// Uncached publish decision: some allow entry matches and no deny entry does.
     /// Whether replies to delivered requests may be published (`allow_responses`):
     /// the delivery path records reply subjects only for such users.
     pub fn allows_responses(&self) -> bool {
         self.allow_responses
     }
 
+    /// Uncached publish decision: some allow entry matches and no deny entry does.
     pub fn publish_allowed(&self, subject: &[u8]) -> bool {
         let allowed = match &self.pub_allow {
             Some(list) => list.iter().any(|p| subject_matches(p, subject)),
             None => true,
         };
         allowed && !self.pub_deny.iter().any(|p| subject_matches(p, subject))
+    }
+
+    /// May interest in `subject` (wildcards allowed) be told to a leaf peer
+    /// whose messages these publish rules admit? nats-server's `canSubscribe`
+    /// on a leaf connection: a literal must match an allow entry, a wildcard
+    /// only overlap one (its deliveries are filtered one by one); denied when
+    /// a deny entry covers the whole subject.
+    pub fn interest_allowed(&self, subject: &[u8]) -> bool {
+        let wild = has_wildcard(subject);
+        let allowed = match &self.pub_allow {
+            None => true,
+            Some(list) => list.iter().any(|p| {
+                if wild {
+                    intersects(subject, p)
+                } else {
+                    subject_matches(p, subject)
+                }
+            }),
+        };
+        allowed && !self.pub_deny.iter().any(|p| is_subset(subject, p))
     }
 
     /// True if a message on literal `subject` must not be delivered because a

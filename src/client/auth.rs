@@ -1,5 +1,6 @@
 //! One connection's security state: its nonce, who it authenticated as, its
-//! permission checker, and the hand-off of reply grants from publishers.
+//! permission checker, and the hand-off of reply grants from publishers. A
+//! leaf link uses it too, for what its peer may send (see `leaf::link`).
 //!
 //! Owns the per-connection side of `auth` (the rules live there). It must not
 //! decide protocol order: the reader calls it when CONNECT, PUB and SUB arrive.
@@ -9,7 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::auth::{AuthError, AuthedUser, Authenticator, PermissionChecker};
+use crate::auth::{AuthError, AuthedUser, Authenticator, CompiledPermissions, PermissionChecker};
 use crate::conn::ConnShared;
 use crate::protocol::ConnectInfo;
 
@@ -48,14 +49,17 @@ impl ConnAuth {
 
     /// Attaches the authenticated user: its permissions apply from now on.
     pub fn set_user(&mut self, me: &ConnShared, user: Arc<AuthedUser>) {
-        self.checker = user.permission_checker();
-        let responses = user
-            .permissions
-            .as_ref()
-            .is_some_and(|p| p.allows_responses());
-        me.allow_responses.store(responses, Ordering::Relaxed);
+        self.restrict(me, user.permissions.clone());
         me.meta.lock().user = user.name.clone();
         self.user = Some(user);
+    }
+
+    /// What this connection may publish from now on (`None`: anything),
+    /// without a user: a leaf link's inbound rules (`auth::LinkPerms`).
+    pub fn restrict(&mut self, me: &ConnShared, perms: Option<Arc<CompiledPermissions>>) {
+        let responses = perms.as_ref().is_some_and(|p| p.allows_responses());
+        me.allow_responses.store(responses, Ordering::Relaxed);
+        self.checker = PermissionChecker::new(perms);
     }
 
     /// May this connection publish to `subject`? Reply grants recorded by

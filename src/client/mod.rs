@@ -14,6 +14,7 @@ mod handshake;
 mod ops;
 mod read;
 
+pub use auth::ConnAuth;
 pub use deliver::{Fanout, Message};
 pub use read::{serve, ConnStart, Ended};
 

@@ -429,7 +429,7 @@ fn subject_rules(e: &Entry, warnings: &mut Vec<String>) -> Result<Rules> {
     }
 }
 
-fn subjects(key: &str, n: &Node) -> Result<Vec<String>> {
+pub(super) fn subjects(key: &str, n: &Node) -> Result<Vec<String>> {
     match &n.value {
         Value::String(s) => Ok(vec![s.clone()]),
         Value::Array(items) => items

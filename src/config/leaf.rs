@@ -1,7 +1,7 @@
 //! The `leafnodes { ... }` block: listen address, authorization for leaf
 //! connections accepted here (user/password, token, nkey, users), TLS, remotes
-//! to solicit (with their credentials, nkey or creds file, and TLS), reconnect
-//! delay.
+//! to solicit (with their credentials, nkey or creds file, TLS, and
+//! `deny_imports`/`deny_exports`), reconnect delay.
 //!
 //! Owns the meaning of the leaf keys only (as nats-server names them); it uses
 //! `apply`'s typed readers and must not act on the options. Files named here
@@ -11,7 +11,8 @@
 use std::path::PathBuf;
 
 use super::apply::{
-    boolean, duration, host_port, invalid, map, port, seconds, string, unknown, wrong, wrong_node,
+    boolean, duration, host_port, invalid, map, port, seconds, string, subjects, unknown, wrong,
+    wrong_node,
 };
 use super::parser::{Entry, Node, Value};
 use super::ConfigError;
@@ -43,7 +44,7 @@ pub(super) fn leafnodes(e: &Entry, warnings: &mut Vec<String>) -> Result<LeafOpt
                         "token" => lo.token = Some(string(x)?),
                         "nkey" => lo.nkey = Some(public_user_key(x)?),
                         "timeout" => lo.auth_timeout = seconds(x)?,
-                        "users" => lo.users = users(x)?,
+                        "users" => lo.users = users(x, warnings)?,
                         "account" => lo.account = Some(string(x)?),
                         _ => warnings.push(unknown(x)),
                     }
@@ -80,7 +81,11 @@ pub(super) fn leafnodes(e: &Entry, warnings: &mut Vec<String>) -> Result<LeafOpt
 }
 
 /// `users = [ { user, password, account } ]` of the leaf authorization block.
-fn users(e: &Entry) -> Result<Vec<LeafUser>> {
+/// As nats-server (`parseLeafUsers`), an entry takes no `permissions`: that
+/// is an error, not a warning, since ignoring it would let the leaf do what
+/// the operator meant to forbid (a client user's permissions do apply to a
+/// leaf that signs in without a `leafnodes { authorization }` block).
+fn users(e: &Entry, warnings: &mut Vec<String>) -> Result<Vec<LeafUser>> {
     let Value::Array(items) = &e.node.value else {
         return Err(wrong_node(&e.key, &e.node, "an array of users"));
     };
@@ -95,7 +100,14 @@ fn users(e: &Entry) -> Result<Vec<LeafUser>> {
                 "user" | "username" => user = Some(string(a)?),
                 "password" | "pass" => pass = Some(string(a)?),
                 "account" => account = Some(string(a)?),
-                _ => {}
+                "permissions" => {
+                    return Err(invalid(
+                        a,
+                        "unknown field \"permissions\" (leafnode users take none)",
+                    ))
+                }
+                _ if a.used_as_variable => {}
+                _ => warnings.push(unknown(a)),
             }
         }
         match (user, pass) {
@@ -162,7 +174,9 @@ fn remote(n: &Node, warnings: &mut Vec<String>) -> Result<LeafRemote> {
                     .map_err(|e| invalid(a, e.to_string()))?;
                 r.tls = Some(t);
             }
-            "deny_imports" | "deny_exports" | "compression" => {
+            "deny_imports" | "deny_import" => r.deny_imports = deny_subjects(a)?,
+            "deny_exports" | "deny_export" => r.deny_exports = deny_subjects(a)?,
+            "compression" => {
                 warnings.push(format!(
                     "leafnodes remote \"{}\" at {} is not supported by natrium and is ignored",
                     a.key, a.key_pos
@@ -184,6 +198,18 @@ fn remote(n: &Node, warnings: &mut Vec<String>) -> Result<LeafRemote> {
         }
     }
     Ok(r)
+}
+
+/// `deny_imports`/`deny_exports`: a subject or a list of them (no queue
+/// groups), each checked as nats-server's `checkPermSubjectArray`.
+fn deny_subjects(e: &Entry) -> Result<Vec<String>> {
+    let list = subjects(&e.key, &e.node)?;
+    for s in &list {
+        if crate::subject::validate_subscribe(s.as_bytes()).is_err() {
+            return Err(invalid(e, format!("subject {s:?} is not a valid subject")));
+        }
+    }
+    Ok(list)
 }
 
 fn invalid_url(n: &Node, u: &str) -> ConfigError {
@@ -310,6 +336,55 @@ mod tests {
         assert_eq!(lo.remotes[0].user.as_deref(), Some("u"));
         assert_eq!(lo.remotes[1].urls, ["nats-leaf://h2", "h3:1"]);
         assert_eq!(lo.remotes[1].token.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn remote_deny_lists() {
+        let text = r#"leafnodes { remotes = [
+            { url: "nats-leaf://h:1", deny_imports: ["a.>", "b"], deny_exports: "c.*" }
+            { url: "nats-leaf://h:2", deny_import: "x", deny_export: ["y", "z"] }
+        ] }"#;
+        let (o, warnings) = parse_str(text, Path::new(".")).expect("parses");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let lo = o.leafnodes.expect("leafnodes");
+        assert_eq!(lo.remotes[0].deny_imports, ["a.>", "b"]);
+        assert_eq!(lo.remotes[0].deny_exports, ["c.*"]);
+        assert_eq!(lo.remotes[1].deny_imports, ["x"]);
+        assert_eq!(lo.remotes[1].deny_exports, ["y", "z"]);
+        for bad in [
+            r#"deny_imports: ["a..b"]"#,
+            r#"deny_exports: "foo bar""#,
+            "deny_imports: 3",
+            "deny_exports: [1]",
+        ] {
+            let text = format!(r#"leafnodes {{ remotes = [ {{ url: "h:1", {bad} }} ] }}"#);
+            assert!(parse_str(&text, Path::new(".")).is_err(), "{bad}");
+        }
+        let err = parse_str(
+            r#"leafnodes { remotes = [ { url: "h:1", deny_imports: "a..b" } ] }"#,
+            Path::new("."),
+        )
+        .expect_err("invalid")
+        .to_string();
+        assert!(
+            err.contains(r#"subject "a..b" is not a valid subject"#),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn leaf_users_take_no_permissions() {
+        let text = r#"leafnodes { authorization { users = [
+            { user: a, password: b, permissions: { publish: "x" } }
+        ] } }"#;
+        let err = parse_str(text, Path::new("."))
+            .expect_err("refused as nats-server does")
+            .to_string();
+        assert!(err.contains(r#"unknown field "permissions""#), "{err}");
+        let text =
+            "leafnodes { authorization { users = [ { user: a, password: b, color: red } ] } }";
+        let (_, warnings) = parse_str(text, Path::new(".")).expect("an unknown key warns");
+        assert!(warnings.iter().any(|w| w.contains("color")), "{warnings:?}");
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! What publishers on other connections consult of a subscriber's
-//! permissions: the deny list for deliveries and the reply subjects an
-//! `allow_responses` subscriber may answer.
+//! permissions: the deny list for deliveries (a leaf link: the rules of what
+//! may go out on it) and the reply subjects an `allow_responses` subscriber
+//! may answer.
 //!
 //! Owns only this shared hand-off; the rules live in `auth` and the
 //! connection's own checker in `client::auth`. Must not decide anything on
 //! the connection's behalf.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
@@ -25,6 +26,9 @@ pub struct SharedPerms {
     /// Set when a wildcard SUB overlapping a deny entry was allowed: deliveries
     /// must then be checked against the deny list.
     pub perms: Mutex<Option<Arc<CompiledPermissions>>>,
+    /// A leaf link's outbound rules (`auth::LinkPerms`): every message to it
+    /// must be allowed by them. Set once, before the link has any interest.
+    pub outbound: OnceLock<Arc<CompiledPermissions>>,
     /// Reply subjects of requests delivered to an `allow_responses` client.
     pub reply_inbox: Mutex<VecDeque<Bytes>>,
 }
@@ -32,6 +36,9 @@ pub struct SharedPerms {
 impl SharedPerms {
     /// May a message on `subject` be delivered (delivery filter on)?
     pub fn can_receive(&self, subject: &[u8]) -> bool {
+        if let Some(rules) = self.outbound.get() {
+            return rules.publish_allowed(subject);
+        }
         let perms = self.perms.lock();
         !perms.as_ref().is_some_and(|p| p.delivery_denied(subject))
     }

@@ -4,8 +4,9 @@
 //! handshake — or the handshake first with `handshake_first`), must send
 //! CONNECT with the credentials `leafnodes { authorization }` asks for (or,
 //! without that block, a client user's, as nats-server) within the timeout,
-//! gets the INFO that answers CONNECT, and then runs as a link bound to the
-//! account it authenticated into.
+//! gets the INFO that answers CONNECT (with that user's permissions as
+//! `import`/`export`), and then runs as a link bound to the account it
+//! authenticated into, under those permissions (`auth::LinkPerms::hub`).
 //!
 //! Owns the hub side of the handshake, its order and its authorization check.
 //! Must not listen (the server's lifecycle does) nor touch interest (the link
@@ -21,11 +22,11 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::handshake::{info_line, read_op, InfoFlags, PeerConnect};
-use super::link;
+use super::link::{self, LinkRules};
 use super::upgrade::hub_acceptor;
 use super::LeafError;
 use crate::account::Account;
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, CompiledPermissions, LinkPerms};
 use crate::conn::outbound::run_writer;
 use crate::conn::{CloseReason, ConnShared, Kind};
 use crate::options::{LeafOptions, LeafTls, GLOBAL_ACCOUNT};
@@ -51,8 +52,8 @@ pub async fn serve_accepted(srv: Arc<ServerState>, stream: TcpStream, addr: Sock
     let flags = InfoFlags {
         auth_required: leaf_auth_configured(&lo) || srv.authenticator().auth_required(),
         connect_info: false,
-        account: None,
         nonce: nonce.as_deref(),
+        ..InfoFlags::default()
     };
     let info = info_line(&srv, conn.cid, flags);
     tracing::info!("{} Leafnode connection created", conn.log());
@@ -116,8 +117,8 @@ async fn serve<R, W>(
         tokio::spawn(async move { run_writer(&conn.out, wr, deadline).await })
     };
     match handshake(&srv, &conn, &lo, &mut rd, nonce).await {
-        Ok((rec, buf)) => {
-            link::run(srv.clone(), rec, rd, buf).await;
+        Ok((rec, buf, perms)) => {
+            link::run(srv.clone(), rec, rd, buf, LinkRules::Hub(perms)).await;
         }
         Err((reason, e)) => {
             tracing::error!("{} {e}", conn.log());
@@ -140,7 +141,7 @@ async fn handshake<R: AsyncRead + Unpin>(
     lo: &LeafOptions,
     rd: &mut R,
     nonce: Option<String>,
-) -> Result<(Arc<LeafLink>, BytesMut), (CloseReason, LeafError)> {
+) -> Result<(Arc<LeafLink>, BytesMut, LinkPerms), (CloseReason, LeafError)> {
     let opts = srv.opts();
     let mut parser = LeafParser::new(opts.max_control_line, opts.max_payload);
     drop(opts);
@@ -162,7 +163,7 @@ async fn handshake<R: AsyncRead + Unpin>(
     let json = &frame[json];
     let c: PeerConnect = serde_json::from_slice(json)
         .map_err(|_| (CloseReason::ParseError, LeafError::Json("CONNECT")))?;
-    let Some(acc) = authorize(srv, lo, &c, json, nonce).await else {
+    let Some((acc, user_perms)) = authorize(srv, lo, &c, json, nonce).await else {
         let who = match (&c.user, &c.nkey) {
             (Some(u), _) => format!("User \"{u}\""),
             (None, Some(k)) => format!("Nkey \"{k}\""),
@@ -179,9 +180,17 @@ async fn handshake<R: AsyncRead + Unpin>(
     conn.headers
         .store(c.headers, std::sync::atomic::Ordering::Relaxed);
     conn.meta.lock().name = c.name.clone();
+    let deny_pub = c.deny_pub.as_deref().unwrap_or_default();
+    let perms = LinkPerms::hub(user_perms.as_ref(), deny_pub);
+    let (import, export) = user_perms
+        .as_deref()
+        .map(LinkPerms::hub_info)
+        .unwrap_or_default();
     let flags = InfoFlags {
         connect_info: true,
         account: Some(&account),
+        import: import.as_ref(),
+        export: export.as_ref(),
         ..InfoFlags::default()
     };
     conn.out.send_now(&info_line(srv, conn.cid, flags));
@@ -193,6 +202,7 @@ async fn handshake<R: AsyncRead + Unpin>(
     Ok((
         Arc::new(LeafLink::new(conn.clone(), false, name, c.server_id)),
         buf,
+        perms,
     ))
 }
 
@@ -201,17 +211,20 @@ fn leaf_auth_configured(lo: &LeafOptions) -> bool {
     lo.token.is_some() || lo.username.is_some() || lo.nkey.is_some() || !lo.users.is_empty()
 }
 
-/// The account the leaf may bind to, or `None` when refused. With
-/// `leafnodes { authorization }` that block decides (the global account);
-/// without it the server's client authorization does, and the leaf joins its
-/// user's account, as nats-server (`isLeafNodeAuthorized`).
+/// The account the leaf may bind to and the permissions it gets, or `None`
+/// when refused. With `leafnodes { authorization }` that block decides (no
+/// permissions: nats-server's leaf users have none); without it the
+/// server's client authorization does, and the leaf joins its user's
+/// account under its user's permissions, as nats-server
+/// (`isLeafNodeAuthorized` → `isClientAuthorized`).
 async fn authorize(
     srv: &Arc<ServerState>,
     lo: &LeafOptions,
     c: &PeerConnect,
     json: &[u8],
     nonce: Option<String>,
-) -> Option<Arc<Account>> {
+) -> Option<(Arc<Account>, Option<Arc<CompiledPermissions>>)> {
+    let mut perms = None;
     let account: Arc<str> = if leaf_auth_configured(lo) {
         // bcrypt takes tens of milliseconds: off the runtime's workers.
         let (lo, c) = (lo.clone(), c.clone());
@@ -221,17 +234,20 @@ async fn authorize(
     } else {
         let auth = srv.authenticator();
         if !auth.auth_required() {
-            return Some(srv.accounts.global().clone());
+            return Some((srv.accounts.global().clone(), None));
         }
         let info = ConnectInfo::parse(json)?;
         let check = move || auth.authenticate(&info, nonce.as_deref().map(str::as_bytes));
         let user = tokio::task::spawn_blocking(check).await.ok()?.ok()?;
+        perms = user.permissions.clone();
         user.account.clone()
     };
-    if &*account == GLOBAL_ACCOUNT {
-        return Some(srv.accounts.global().clone());
-    }
-    srv.accounts.get(&account)
+    let acc = if &*account == GLOBAL_ACCOUNT {
+        srv.accounts.global().clone()
+    } else {
+        srv.accounts.get(&account)?
+    };
+    Some((acc, perms))
 }
 
 /// `leafnodes { authorization }`: a token, a user/password, an nkey (the

@@ -12,6 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::creds::Proof;
 use super::LeafError;
+use crate::auth::SubjectLists;
 use crate::protocol::{LeafOp, LeafParser};
 use crate::state::{ServerState, VERSION};
 
@@ -58,6 +59,15 @@ pub struct PeerInfo {
     /// The hub wants TLS even from a remote without a `tls` block.
     #[serde(default)]
     pub tls_required: bool,
+    /// The INFO that answers our CONNECT (it may carry our permissions).
+    #[serde(default)]
+    pub connect_info: bool,
+    /// What the hub lets us send it (its user's publish permissions).
+    #[serde(default)]
+    pub export: Option<SubjectLists>,
+    /// What the hub sends us (its user's subscribe permissions).
+    #[serde(default)]
+    pub import: Option<SubjectLists>,
 }
 
 /// What we use of a leaf's CONNECT.
@@ -81,6 +91,9 @@ pub struct PeerConnect {
     /// The leaf's signature of our INFO nonce.
     #[serde(default)]
     pub sig: Option<String>,
+    /// The leaf's `deny_imports`: we must not send it those subjects.
+    #[serde(default)]
+    pub deny_pub: Option<Vec<String>>,
 }
 
 fn name(srv: &ServerState) -> String {
@@ -99,6 +112,8 @@ pub struct Hello<'a> {
     pub pass: Option<&'a str>,
     pub token: Option<&'a str>,
     pub proof: Proof,
+    /// The remote's `deny_imports`, which the hub enforces too.
+    pub deny_pub: &'a [String],
 }
 
 /// The CONNECT a soliciting leaf sends, as nats-server's (`sendLeafConnect`):
@@ -131,6 +146,9 @@ pub fn connect_line(srv: &ServerState, hello: &Hello) -> Vec<u8> {
                 obj.insert(key.into(), value.into());
             }
         }
+        if !hello.deny_pub.is_empty() {
+            obj.insert("deny_pub".into(), hello.deny_pub.into());
+        }
     }
     format!("CONNECT {v}\r\n").into_bytes()
 }
@@ -145,6 +163,11 @@ pub struct InfoFlags<'a> {
     pub account: Option<&'a str>,
     /// The nonce a leaf signing with an nkey signs (nats-server always sends one).
     pub nonce: Option<&'a str>,
+    /// With `connect_info`: the authorizing user's subscribe permissions,
+    /// which the leaf enforces on what it tells us and takes from us.
+    pub import: Option<&'a SubjectLists>,
+    /// With `connect_info`: its publish permissions, for what the leaf sends.
+    pub export: Option<&'a SubjectLists>,
 }
 
 /// The INFO a hub sends a new leaf; `tls_required` when `leafnodes { tls }`.
@@ -181,6 +204,11 @@ pub fn info_line(srv: &ServerState, lid: u64, flags: InfoFlags) -> Vec<u8> {
             obj.insert("connect_info".into(), true.into());
             let acc = flags.account.unwrap_or(crate::options::GLOBAL_ACCOUNT);
             obj.insert("remote_account".into(), acc.into());
+            for (key, lists) in [("import", flags.import), ("export", flags.export)] {
+                if let Some(v) = lists.and_then(|l| serde_json::to_value(l).ok()) {
+                    obj.insert(key.into(), v);
+                }
+            }
         }
     }
     format!("INFO {v}\r\n").into_bytes()

@@ -1,11 +1,16 @@
 //! One leaf link once its handshake is done, whichever side dialled: the read
 //! loop, the handlers of `LS+`/`LS-`/`LMSG`/`HMSG`/PING/PONG/INFO/-ERR,
-//! keep-alive, loop detection and the removal of the link's interest at close.
+//! keep-alive, loop detection, the link's permissions (`auth::LinkPerms`)
+//! and the removal of the link's interest at close.
 //!
 //! Owns the peer's interest as subscriptions in our sublist (one per subject
-//! or queue group, addressed to the link) and the link's counters. It must not
-//! write to the socket (the writer does) nor dial or accept (`solicit`,
-//! `accept`); messages go out only through the fan-out (`client::Fanout`).
+//! or queue group, addressed to the link), the link's counters, and the
+//! checks of what the peer sends against its permissions: a denied `LMSG`
+//! or literal `LS+` is dropped by a leaf side and closes the link on a hub
+//! side, as nats-server (`leafPermViolation`). It must not write to the
+//! socket (the writer does) nor dial or accept (`solicit`, `accept`);
+//! messages go out only through the fan-out (`client::Fanout`), whose
+//! delivery filter applies the outbound rules.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,8 +19,10 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use super::handshake::PeerInfo;
 use crate::account::Account;
-use crate::client::{Fanout, Message};
+use crate::auth::LinkPerms;
+use crate::client::{ConnAuth, Fanout, Message};
 use crate::conn::readbuf::ReadBuf;
 use crate::conn::{CloseReason, ConnShared, SubRef, Subscription};
 use crate::protocol::{encode, LeafError, LeafOp, LeafParser};
@@ -33,6 +40,19 @@ pub enum LinkEnd {
     Loop,
 }
 
+/// Where a link's permissions come from (the mapping: `auth::LinkPerms`).
+pub enum LinkRules {
+    /// We accepted it: built from the user it signed in as.
+    Hub(LinkPerms),
+    /// We dialled it: the remote's deny lists. The hub's INFO answering our
+    /// CONNECT may add its own, so, as nats-server, the link tells its
+    /// interest only once that INFO (or the PONG to our PING) is in.
+    Spoke {
+        deny_imports: Vec<String>,
+        deny_exports: Vec<String>,
+    },
+}
+
 /// nats-server's delay after a loop is detected.
 pub const LOOP_DELAY: Duration = Duration::from_secs(30);
 
@@ -45,13 +65,15 @@ pub fn lds_subject(srv: &ServerState) -> Bytes {
 }
 
 /// Runs a link whose handshake is done until it ends. `buf` holds bytes read
-/// after the handshake. Registers the link, tells the peer all local
-/// interest, and at the end removes the peer's interest and the registration.
+/// after the handshake. Registers the link under `rules`, tells the peer all
+/// local interest it may hear of, and at the end removes the peer's interest
+/// and the registration.
 pub async fn run<R: AsyncRead + Unpin + Send + 'static>(
     srv: Arc<ServerState>,
     rec: Arc<LeafLink>,
     rd: R,
     buf: BytesMut,
+    rules: LinkRules,
 ) -> LinkEnd {
     let me = rec.conn.clone();
     // Bound by the dialler or acceptor (a remote's `account`); else `$G`.
@@ -59,14 +81,8 @@ pub async fn run<R: AsyncRead + Unpin + Send + 'static>(
         .account
         .get_or_init(|| srv.accounts.global().clone())
         .clone();
-    srv.leafs.add(rec.clone());
-    rec.tell_all(|| {
-        let mut interest = srv.interest_for_link(&me);
-        // Identity 0: no subscription lives there; our loop-detection subject.
-        interest.push(((lds_subject(&srv), None), 0));
-        interest
-    });
     let opts = srv.opts();
+    let hub = matches!(rules, LinkRules::Hub(_));
     let mut link = Link {
         parser: LeafParser::new(opts.max_control_line, opts.max_payload),
         fanout: Fanout::new(SEED.fetch_add(0x9E37_79B9, Ordering::Relaxed) ^ me.cid),
@@ -75,6 +91,8 @@ pub async fn run<R: AsyncRead + Unpin + Send + 'static>(
         me: me.clone(),
         rec: rec.clone(),
         acc: acc.clone(),
+        auth: ConnAuth::new(None),
+        rules: Some(rules),
         pings_out: 0,
         ping_sent: None,
         in_msgs: 0,
@@ -84,6 +102,12 @@ pub async fn run<R: AsyncRead + Unpin + Send + 'static>(
     };
     let (interval, ping_max) = (opts.ping_interval, opts.ping_max);
     drop(opts);
+    // Registered at once (changes are counted from now on); told once the
+    // link's rules are known.
+    srv.leafs.add(rec.clone());
+    if hub {
+        link.start(None);
+    }
     // The reader runs on its own task so that a panic in it (a bug; peer
     // input must never cause one) still ends here, with the cleanup below.
     let reader = tokio::spawn(async move {
@@ -127,6 +151,11 @@ struct Link {
     rec: Arc<LeafLink>,
     /// The account the link is bound to: its interest and messages stay there.
     acc: Arc<Account>,
+    /// What the peer may send us (its `LMSG`/`HMSG`): unrestricted, or the
+    /// link's inbound rules, with reply grants for a user's `allow_responses`.
+    auth: ConnAuth,
+    /// Until the link has started: the rules it will start under.
+    rules: Option<LinkRules>,
     parser: LeafParser,
     fanout: Fanout,
     lds: Bytes,
@@ -140,6 +169,78 @@ struct Link {
 }
 
 impl Link {
+    /// Applies the link's rules and tells the peer the local interest they
+    /// let it hear of: at once on a hub side; on a leaf side with the hub's
+    /// `info` answering CONNECT (or without it, on the first other op).
+    /// Once only.
+    fn start(&mut self, info: Option<&PeerInfo>) {
+        let Some(rules) = self.rules.take() else {
+            return;
+        };
+        let perms = match rules {
+            LinkRules::Hub(perms) => perms,
+            LinkRules::Spoke {
+                deny_imports,
+                deny_exports,
+            } => LinkPerms::spoke(
+                info.and_then(|i| i.import.as_ref()),
+                info.and_then(|i| i.export.as_ref()),
+                &deny_imports,
+                &deny_exports,
+            ),
+        };
+        // Before the link has interest: a publisher that finds its
+        // subscriptions already sees the rules.
+        if let Some(out) = perms.outbound {
+            let _ = self.me.perms.outbound.set(out);
+            self.me.delivery_filter.store(true, Ordering::Relaxed);
+        }
+        if let Some(inbound) = &perms.inbound {
+            let _ = self.rec.inbound.set(inbound.clone());
+        }
+        self.auth.restrict(&self.me, perms.inbound);
+        let (srv, me) = (&self.srv, &self.me);
+        self.rec.tell_all(|| {
+            let mut interest = srv.interest_for_link(me);
+            // Identity 0: no subscription lives there; our loop-detection subject.
+            interest.push(((lds_subject(srv), None), 0));
+            interest
+        });
+    }
+
+    /// The peer sent what its permissions forbid. A leaf side drops it (the
+    /// hub told us our permissions and filters too); a hub side answers
+    /// with the violation and closes the link, as nats-server.
+    fn violation(&mut self, publish: bool, subject: &[u8]) -> Result<(), CloseReason> {
+        if self.rec.solicited {
+            if !publish {
+                tracing::debug!(
+                    "{} Permissions Violation for Subscription to {:?}",
+                    self.me.log(),
+                    String::from_utf8_lossy(subject)
+                );
+            }
+            return Ok(());
+        }
+        let shown = String::from_utf8_lossy(subject);
+        let (text, action) = if publish {
+            (crate::auth::publish_violation(subject), "Publish")
+        } else {
+            (
+                crate::auth::subscribe_violation(subject, None),
+                "Subscription",
+            )
+        };
+        tracing::error!(
+            "{} {action} Violation on {shown:?} - Check other side configuration",
+            self.me.log()
+        );
+        self.me
+            .out
+            .close_with(CloseReason::ProtocolViolation, Some(&text));
+        Err(CloseReason::ProtocolViolation)
+    }
+
     async fn read_loop<R: AsyncRead + Unpin>(
         &mut self,
         mut rd: R,
@@ -239,13 +340,24 @@ impl Link {
         match op {
             LeafOp::Ping => self.fanout.send(&self.me, encode::PONG),
             LeafOp::Pong => {
+                self.start(None);
                 self.pings_out = 0;
                 if let Some(sent) = self.ping_sent.take() {
                     let rtt = sent.elapsed().as_nanos() as u64;
                     self.me.rtt_nanos.store(rtt.max(1), Ordering::Relaxed);
                 }
             }
-            LeafOp::Ok | LeafOp::Info { .. } | LeafOp::Connect { .. } => {}
+            LeafOp::Info { frame, json } => {
+                if self.rules.is_some() && self.rec.solicited {
+                    let info = frame
+                        .get(json)
+                        .and_then(|j| serde_json::from_slice::<PeerInfo>(j).ok());
+                    if let Some(info) = info.filter(|i| i.connect_info) {
+                        self.start(Some(&info));
+                    }
+                }
+            }
+            LeafOp::Ok | LeafOp::Connect { .. } => {}
             LeafOp::Err { frame, text } => {
                 let text = String::from_utf8_lossy(&frame[text]).into_owned();
                 tracing::error!("{} Leafnode Error {text}", self.me.log());
@@ -264,18 +376,20 @@ impl Link {
                 subject,
                 queue,
             } => {
+                self.start(None);
                 let subject = &frame[subject];
                 if subject == self.lds.as_ref() {
                     return Err(self.loop_detected());
                 }
                 let queue = queue.map(|(q, _)| Bytes::copy_from_slice(&frame[q]));
-                self.on_sub(Bytes::copy_from_slice(subject), queue);
+                self.on_sub(Bytes::copy_from_slice(subject), queue)?;
             }
             LeafOp::Unsub {
                 frame,
                 subject,
                 queue,
             } => {
+                self.start(None);
                 let key = (
                     Bytes::copy_from_slice(&frame[subject]),
                     queue.map(|q| Bytes::copy_from_slice(&frame[q])),
@@ -297,9 +411,16 @@ impl Link {
                 args,
                 queues,
             } => {
+                self.start(None);
                 self.in_msgs += 1;
                 self.in_bytes += args.payload_len as u64;
                 let msg = Message::new(&frame, &args).with_queue_filter(&queues);
+                // Unrestricted: one branch. Service-import replies pass, as
+                // nats-server's `leafMsgAllowed`.
+                let subject = msg.subject();
+                if !self.auth.can_publish(&self.me, subject) && !subject.starts_with(b"_R_.") {
+                    return self.violation(true, subject);
+                }
                 self.fanout
                     .publish(&self.srv, &self.acc, &self.me, false, &msg);
             }
@@ -307,19 +428,29 @@ impl Link {
         Ok(())
     }
 
-    fn on_sub(&mut self, subject: Bytes, queue: Option<Bytes>) {
+    fn on_sub(&mut self, subject: Bytes, queue: Option<Bytes>) -> Result<(), CloseReason> {
         if subject::validate_subscribe(&subject).is_err() {
             tracing::debug!(
                 "{} ignoring LS+ with an invalid subject {:?}",
                 self.me.log(),
                 String::from_utf8_lossy(&subject)
             );
-            return;
+            return Ok(());
+        }
+        // Interest in what may not go out: a literal is refused here; a
+        // wildcard is taken and its deliveries filtered one by one.
+        if let Some(out) = self.me.perms.outbound.get() {
+            if !subject.starts_with(b"$LDS.")
+                && !subject::has_wildcard(&subject)
+                && !out.publish_allowed(&subject)
+            {
+                return self.violation(false, &subject);
+            }
         }
         let key = (subject.clone(), queue.clone());
         if self.rec.remote.lock().contains_key(&key) {
             // A queue weight update: one subscription per group is enough.
-            return;
+            return Ok(());
         }
         let sub = Arc::new(Subscription {
             client: self.me.clone(),
@@ -338,6 +469,7 @@ impl Link {
             self.rec.remote.lock().insert(key, sub.clone());
             self.srv.leafs.changed(&sub, true);
         }
+        Ok(())
     }
 
     fn loop_detected(&mut self) -> CloseReason {

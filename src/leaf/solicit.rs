@@ -1,8 +1,8 @@
 //! Soliciting: this server as the leaf. One task per configured remote dials
 //! its URLs in turn, does the leaf side of the handshake (read the hub's INFO,
 //! upgrade to TLS when the remote has a `tls` block or the hub requires it,
-//! send CONNECT — signed with the remote's nkey or creds when it has them —
-//! and PING) and runs the link; when it ends, waits the reconnect delay with
+//! send CONNECT — signed with the remote's nkey or creds when it has them,
+//! with its `deny_imports` as `deny_pub` — and PING) and runs the link; when it ends, waits the reconnect delay with
 //! jitter (longer after failures, refused credentials or a loop) and dials
 //! again.
 //!
@@ -20,7 +20,7 @@ use tokio::net::TcpStream;
 
 use super::creds;
 use super::handshake::{connect_line, read_op, Hello, PeerInfo};
-use super::link::{self, LinkEnd, LOOP_DELAY};
+use super::link::{self, LinkEnd, LinkRules, LOOP_DELAY};
 use super::upgrade::RemoteTls;
 use super::LeafError;
 use crate::conn::outbound::run_writer;
@@ -207,6 +207,7 @@ where
         pass: remote.password.as_deref().or(url.password.as_deref()),
         token: remote.token.as_deref(),
         proof,
+        deny_pub: &remote.deny_imports,
     };
     let mut line = connect_line(srv, &hello);
     line.extend_from_slice(encode::PING);
@@ -228,7 +229,11 @@ where
         info.server_name.clone()
     };
     let rec = Arc::new(LeafLink::new(conn.clone(), true, name, info.server_id));
-    let end = link::run(srv.clone(), rec, rd, buf).await;
+    let rules = LinkRules::Spoke {
+        deny_imports: remote.deny_imports.clone(),
+        deny_exports: remote.deny_exports.clone(),
+    };
+    let end = link::run(srv.clone(), rec, rd, buf, rules).await;
     let _ = writer.await;
     Ok(end)
 }

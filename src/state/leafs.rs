@@ -3,17 +3,19 @@
 //! changes to every link as deduplicated `LS+`/`LS-`.
 //!
 //! Owns the link registry (leaf links are not in the client registry: `/connz`
-//! does not list them, as nats-server) and the per-link interest counts. It
+//! does not list them, as nats-server) and the per-link interest counts, of
+//! interest the link's inbound rules let it tell (`auth::LinkPerms`). It
 //! must not read from links or deliver messages (that is `leaf`); subscription
 //! handlers only call [`LeafLinks::changed`] after changing the sublist.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use bytes::Bytes;
 
+use crate::auth::CompiledPermissions;
 use crate::conn::{ConnShared, Subscription};
 use crate::protocol::encode;
 use crate::sync::Mutex;
@@ -63,6 +65,17 @@ fn conn_traffic(c: &ConnShared) -> [u64; 4] {
     ]
 }
 
+/// The interest counted for one link's peer.
+#[derive(Default)]
+struct Told {
+    /// The subscriptions behind each subject (+ queue).
+    counts: HashMap<InterestKey, HashSet<SubId>>,
+    /// [`LeafLink::tell_all`] has run: changes go out as they come. Before,
+    /// they are only counted (a dialled link waits for the hub's answer to
+    /// CONNECT, which may restrict what it tells).
+    open: bool,
+}
+
 /// One leaf link's shared record: its connection and both directions of interest.
 pub struct LeafLink {
     pub conn: Arc<ConnShared>,
@@ -73,10 +86,14 @@ pub struct LeafLink {
     pub remote_id: String,
     pub since: SystemTime,
     /// What we told the peer: the subscriptions behind each subject (+ queue).
-    told: Mutex<HashMap<InterestKey, HashSet<SubId>>>,
+    told: Mutex<Told>,
     /// What the peer told us (its `LS+`), as subscriptions in our sublist.
     /// Written only by the link's reader.
     pub remote: Mutex<HashMap<InterestKey, Arc<Subscription>>>,
+    /// The link's inbound rules, when restricted: interest in what the peer
+    /// may not send us is not told (nats-server's `canSubscribe` before an
+    /// `LS+`). Set before the link is registered.
+    pub inbound: OnceLock<Arc<CompiledPermissions>>,
 }
 
 impl LeafLink {
@@ -93,8 +110,18 @@ impl LeafLink {
             remote_name,
             remote_id,
             since: SystemTime::now(),
-            told: Mutex::new(HashMap::new()),
+            told: Mutex::new(Told::default()),
             remote: Mutex::new(HashMap::new()),
+            inbound: OnceLock::new(),
+        }
+    }
+
+    /// May interest in `subject` be told to the peer? Always for our
+    /// loop-detection subject.
+    fn may_tell(&self, subject: &[u8]) -> bool {
+        match self.inbound.get() {
+            None => true,
+            Some(rules) => subject.starts_with(b"$LDS.") || rules.interest_allowed(subject),
         }
     }
 
@@ -103,7 +130,12 @@ impl LeafLink {
     /// change of a queue group's weight. The line is queued under the count
     /// lock, so concurrent changes reach the peer in count order.
     pub fn note(&self, sub: &Subscription, added: bool) {
-        let mut told = self.told.lock();
+        // Never counted in, so its removal finds nothing to tell either.
+        if added && !self.may_tell(&sub.subject) {
+            return;
+        }
+        let mut guard = self.told.lock();
+        let Told { counts: told, open } = &mut *guard;
         let key = (sub.subject.clone(), sub.queue.clone());
         let id = sub_id(sub);
         let n = if added {
@@ -124,6 +156,9 @@ impl LeafLink {
         if n == 0 {
             told.remove(&key);
         }
+        if !*open {
+            return;
+        }
         let (subject, queue) = (&key.0, key.1.as_ref());
         let weight = u32::try_from(n).unwrap_or(u32::MAX);
         let mut line = Vec::with_capacity(subject.len() + 32);
@@ -143,14 +178,29 @@ impl LeafLink {
     /// line per subject, queue groups with their weights. The snapshot is
     /// taken under the count lock, after the link is registered: a change
     /// racing with it is either in the snapshot or counted after it, and by
-    /// identity, so never twice and never left behind.
+    /// identity, so never twice and never left behind. What was counted
+    /// before the link's rules were known is filtered by them here.
     pub fn tell_all(&self, snapshot: impl FnOnce() -> Vec<(InterestKey, SubId)>) {
-        let mut told = self.told.lock();
+        let mut guard = self.told.lock();
+        let told = &mut guard.counts;
         for (key, id) in snapshot() {
             told.entry(key).or_default().insert(id);
         }
+        told.retain(|(subject, _), _| {
+            let ok = self.may_tell(subject);
+            if !ok {
+                tracing::debug!(
+                    "{} Not permitted to subscribe to {:?} on behalf of {}",
+                    self.conn.log(),
+                    String::from_utf8_lossy(subject),
+                    self.conn.account_name()
+                );
+            }
+            ok
+        });
+        guard.open = true;
         let mut lines = Vec::new();
-        for ((subject, queue), set) in told.iter() {
+        for ((subject, queue), set) in guard.counts.iter() {
             let w = u32::try_from(set.len()).unwrap_or(u32::MAX);
             encode::ls_line(
                 &mut lines,
@@ -267,12 +317,8 @@ mod tests {
         })
     }
 
-    fn queued(link: &LeafLink) -> usize {
-        link.conn.out.lock().pending()
-    }
-
-    #[test]
-    fn counting_is_by_identity_and_deduplicated() {
+    /// A dialled link and a client whose subscriptions it hears of.
+    fn link_and_client() -> (LeafLink, Arc<ConnShared>) {
         let addr: SocketAddr = "127.0.0.1:1".parse().expect("addr");
         let link = LeafLink::new(
             Arc::new(ConnShared::new(Kind::Leaf, 1, addr)),
@@ -280,7 +326,16 @@ mod tests {
             "hub".into(),
             "id".into(),
         );
-        let client = Arc::new(ConnShared::new(Kind::Client, 2, addr));
+        (link, Arc::new(ConnShared::new(Kind::Client, 2, addr)))
+    }
+
+    fn queued(link: &LeafLink) -> usize {
+        link.conn.out.lock().pending()
+    }
+
+    #[test]
+    fn counting_is_by_identity_and_deduplicated() {
+        let (link, client) = link_and_client();
         let (a, b) = (sub(&client, "foo", None), sub(&client, "foo", None));
         // Told at sync and again by the racing hook: one LS+ foo.
         link.tell_all(|| vec![(("foo".into(), None), sub_id(&a))]);
@@ -304,5 +359,33 @@ mod tests {
         link.note(&q1, false);
         let lines = "LS+ w g 1\r\nLS+ w g 2\r\nLS+ w g 1\r\nLS- w g\r\n";
         assert_eq!(queued(&link), before + lines.len());
+    }
+
+    #[test]
+    fn interest_is_counted_before_start_and_filtered_by_the_inbound_rules() {
+        let (link, client) = link_and_client();
+        let (secret, public) = (sub(&client, "secret.x", None), sub(&client, "public", None));
+        // Before the link starts: counted, nothing sent.
+        link.note(&secret, true);
+        link.note(&public, true);
+        assert_eq!(queued(&link), 0);
+        let rules = crate::auth::CompiledPermissions::compile(&crate::options::Permissions {
+            publish_deny: Some(vec!["secret.>".into()]),
+            ..Default::default()
+        })
+        .expect("rules");
+        let _ = link.inbound.set(rules);
+        link.tell_all(|| vec![(("$LDS.x".into(), None), 0)]);
+        let start = "LS+ public\r\nLS+ $LDS.x\r\n".len();
+        assert_eq!(queued(&link), start, "the denied subject was dropped");
+        // After: a denied subject is neither told nor later untold.
+        let more = sub(&client, "secret.y", None);
+        link.note(&more, true);
+        link.note(&more, false);
+        link.note(&secret, false);
+        assert_eq!(queued(&link), start);
+        let wide = sub(&client, ">", None);
+        link.note(&wide, true);
+        assert_eq!(queued(&link), start + "LS+ >\r\n".len());
     }
 }

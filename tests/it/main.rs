@@ -19,6 +19,7 @@ mod dashboard;
 mod leaf_accounts;
 mod leaf_hub;
 mod leaf_nodes;
+mod leaf_permissions;
 mod leaf_secure;
 mod leaf_support;
 mod lifecycle;
