@@ -388,6 +388,12 @@ impl ServerState {
             c.out_msgs += msgs;
             c.out_bytes += bytes;
         }
+        // As nats-server's totals: every connection kind, leaf links too.
+        let l = self.leafs.traffic();
+        c.in_msgs += l.in_msgs;
+        c.in_bytes += l.in_bytes;
+        c.out_msgs += l.out_msgs;
+        c.out_bytes += l.out_bytes;
         c
     }
 

@@ -178,12 +178,18 @@ async fn natrium_hub_binds_a_nats_server_leaf_to_its_users_account() {
     b.flush().await.expect("flush");
     a.flush().await.expect("flush");
     until_crossed(&l, &mut sb, "from.leaf").await;
+    let before = hub.state.counts().in_msgs;
     l.publish("from.leaf", Bytes::from_static(b"x"))
         .await
         .expect("pub");
     l.flush().await.expect("flush");
     assert_eq!(recv(&mut sb).await.payload.as_ref(), b"x");
     silent(&mut sa).await;
+    // The server's totals (/varz) count what came in over the link.
+    assert!(
+        hub.state.counts().in_msgs > before,
+        "link traffic not in totals"
+    );
 
     // A's feed reaches the leaf through B's import.
     let mut ls = l.subscribe("a.feed.>").await.expect("sub");
