@@ -238,8 +238,18 @@ impl LeafLinks {
             links.retain(|l| !Arc::ptr_eq(&l.conn, conn));
             self.up.store(links.len(), Ordering::Relaxed);
         }
-        for (total, n) in self.closed.iter().zip(conn_traffic(conn)) {
+        let traffic = conn_traffic(conn);
+        for (total, n) in self.closed.iter().zip(traffic) {
             total.fetch_add(n, Ordering::Relaxed);
+        }
+        // The link's account keeps its traffic too (`/accstatz`).
+        if let Some(acc) = conn.account.get() {
+            let [in_msgs, in_bytes, out_msgs, out_bytes] = traffic;
+            let t = &acc.closed;
+            t.in_msgs.fetch_add(in_msgs, Ordering::Relaxed);
+            t.in_bytes.fetch_add(in_bytes, Ordering::Relaxed);
+            t.out_msgs.fetch_add(out_msgs, Ordering::Relaxed);
+            t.out_bytes.fetch_add(out_bytes, Ordering::Relaxed);
         }
     }
 
