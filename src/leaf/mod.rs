@@ -18,7 +18,7 @@ mod upgrade;
 
 pub use accept::serve_accepted;
 pub use link::{lds_subject, LinkEnd};
-pub use solicit::spawn_remotes;
+pub use solicit::{reload_remotes, spawn_remotes};
 
 /// Why a link could not be set up.
 #[derive(Debug, thiserror::Error)]

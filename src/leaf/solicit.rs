@@ -25,10 +25,10 @@ use super::upgrade::RemoteTls;
 use super::LeafError;
 use crate::conn::outbound::run_writer;
 use crate::conn::{ConnShared, Kind};
-use crate::options::{parse_leaf_url, LeafRemote, LeafUrl};
+use crate::options::{parse_leaf_url, LeafUrl};
 use crate::protocol::{encode, LeafOp, LeafParser};
 use crate::rand::XorShift64;
-use crate::state::{LeafLink, ServerState};
+use crate::state::{LeafLink, RemoteRun, ServerState};
 
 /// Longest wait between attempts after repeated refusals.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -36,17 +36,25 @@ const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Starts one dial loop per remote in `leafnodes { remotes }`.
 pub fn spawn_remotes(srv: &Arc<ServerState>) {
-    let Some(lo) = srv.opts().leafnodes.clone() else {
-        return;
-    };
-    for remote in lo.remotes {
+    reload_remotes(srv);
+}
+
+/// Brings the running dial loops in line with the options (at start and
+/// after a reload): removed or changed remotes stop and close their link,
+/// added ones start, unchanged ones keep their link.
+pub fn reload_remotes(srv: &Arc<ServerState>) {
+    let lo = srv.opts().leafnodes.clone().unwrap_or_default();
+    for remote in srv.leafs.remotes.reconcile(&lo.remotes) {
+        let run = Arc::new(RemoteRun::new(remote));
+        srv.leafs.remotes.add(run.clone());
         let srv = srv.clone();
         let delay = lo.reconnect;
-        tokio::spawn(async move { dial_loop(srv, remote, delay).await });
+        tokio::spawn(async move { dial_loop(srv, run, delay).await });
     }
 }
 
-async fn dial_loop(srv: Arc<ServerState>, remote: LeafRemote, delay: Duration) {
+async fn dial_loop(srv: Arc<ServerState>, run: Arc<RemoteRun>, delay: Duration) {
+    let remote = &run.remote;
     let urls: Vec<LeafUrl> = remote
         .urls
         .iter()
@@ -56,15 +64,15 @@ async fn dial_loop(srv: Arc<ServerState>, remote: LeafRemote, delay: Duration) {
         return;
     }
     let mut rng = XorShift64::new(srv.next_cid() ^ 0xA076_1D64_78BD_642F);
-    let mut tls = RemoteTls::new(&remote);
+    let mut tls = RemoteTls::new(remote);
     let mut next = 0usize;
     let mut failures: u32 = 0;
-    while !srv.is_shutting_down() {
+    while !srv.is_shutting_down() && !run.is_stopped() {
         let Some(url) = urls.get(next % urls.len()) else {
             return;
         };
         next = next.wrapping_add(1);
-        let wait = match attempt(&srv, &remote, url, &mut tls).await {
+        let wait = match attempt(&srv, &run, url, &mut tls).await {
             Ok(LinkEnd::Closed(_)) => {
                 failures = 0;
                 delay
@@ -96,7 +104,10 @@ async fn dial_loop(srv: Arc<ServerState>, remote: LeafRemote, delay: Duration) {
         // Jitter of up to a fifth of the wait, so leaves do not return in step.
         let jitter_ms = wait.as_millis() as usize / 5;
         let wait = wait.saturating_add(Duration::from_millis(rng.below(jitter_ms.max(1)) as u64));
-        tokio::time::sleep(wait).await;
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = run.wake.notified() => {}
+        }
     }
 }
 
@@ -112,7 +123,7 @@ fn backoff(delay: Duration, failures: u32) -> Duration {
 
 async fn attempt(
     srv: &Arc<ServerState>,
-    remote: &LeafRemote,
+    remote: &RemoteRun,
     url: &LeafUrl,
     tls: &mut RemoteTls,
 ) -> Result<LinkEnd, LeafError> {
@@ -166,7 +177,7 @@ async fn read_info<R: AsyncRead + Unpin>(
 #[allow(clippy::too_many_arguments)]
 async fn run<R, W>(
     srv: &Arc<ServerState>,
-    remote: &LeafRemote,
+    started: &RemoteRun,
     url: &LeafUrl,
     addr: SocketAddr,
     info: PeerInfo,
@@ -178,6 +189,7 @@ where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
+    let remote = &started.remote;
     // Signed before anything is queued: an unreadable creds file ends the
     // attempt here, and the dial loop logs it and backs off.
     let nonce = info.nonce.as_deref().unwrap_or_default();
@@ -212,6 +224,8 @@ where
     let mut line = connect_line(srv, &hello);
     line.extend_from_slice(encode::PING);
     conn.out.send_now(&line);
+    // A reload that removes this remote closes the link through this.
+    started.set_link(Some(conn.clone()));
     let writer = {
         let (conn, deadline) = (conn.clone(), srv.opts().write_deadline);
         tokio::spawn(async move { run_writer(&conn.out, wr, deadline).await })
@@ -234,6 +248,7 @@ where
         deny_exports: remote.deny_exports.clone(),
     };
     let end = link::run(srv.clone(), rec, rd, buf, rules).await;
+    started.set_link(None);
     let _ = writer.await;
     Ok(end)
 }

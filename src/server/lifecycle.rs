@@ -207,7 +207,10 @@ impl Server {
                     None | Some(Control::Stop) => break false,
                     Some(Control::LameDuck) => break true,
                     Some(Control::Reload(opts)) => match self.state.apply_reload(*opts) {
-                        Ok(()) => tracing::info!("Reloaded server configuration"),
+                        Ok(()) => {
+                            crate::leaf::reload_remotes(&self.state);
+                            tracing::info!("Reloaded server configuration")
+                        }
                         Err(e) => tracing::error!("Failed to reload server configuration: {e}"),
                     },
                 },

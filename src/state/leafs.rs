@@ -43,6 +43,8 @@ pub struct LeafLinks {
     pub connects: AtomicU64,
     /// Traffic of links that have closed (live ones are summed on demand).
     closed: [AtomicU64; 4],
+    /// The configured remotes being dialled (reload adds and removes them).
+    pub remotes: super::remotes::Remotes,
 }
 
 /// Leaf traffic over the server's life, for `/metrics`.

@@ -18,8 +18,10 @@ use crossbeam_utils::CachePadded;
 use tokio::sync::watch;
 
 mod leafs;
+mod remotes;
 
 pub use leafs::{sub_id, InterestKey, LeafLink, LeafLinks, LeafTraffic, SubId};
+pub use remotes::{RemoteRun, Remotes};
 
 use crate::account::Accounts;
 use crate::auth::Authenticator;
@@ -197,6 +199,14 @@ impl ServerState {
         let old = self.opts();
         if new.host != old.host || (new.port != old.port && new.port != 0 && old.port != 0) {
             return Err(ServerError::ReloadImmutable("listen address"));
+        }
+        let leaf_listen = |o: &Options| {
+            o.leafnodes
+                .as_ref()
+                .and_then(|l| l.port.map(|p| (l.host.clone(), p)))
+        };
+        if leaf_listen(&new) != leaf_listen(&old) {
+            return Err(ServerError::ReloadImmutable("leafnodes listen address"));
         }
         if new.max_payload > new.max_pending {
             return Err(ServerError::ReloadInvalid {

@@ -233,3 +233,56 @@ async fn two_remotes_to_one_hub_are_a_loop_without_duplicates() {
     assert!(down <= 50, "{down} hub->leaf deliveries of 50: duplicates");
     assert!(up <= 50, "{up} leaf->hub deliveries of 50: duplicates");
 }
+
+/// A reload moves a remote from one hub to another: the link to the removed
+/// remote closes, the added one comes up, as nats-server's leafnode reload.
+#[test]
+fn reload_removes_and_adds_remotes() {
+    let (p1, p2) = (free_port(), free_port());
+    let hub = |lp: u16| {
+        TestServer::with(move |o| {
+            o.leafnodes = Some(LeafOptions {
+                host: "127.0.0.1".into(),
+                port: Some(lp),
+                ..LeafOptions::default()
+            })
+        })
+    };
+    let (hub1, hub2) = (hub(p1), hub(p2));
+    let leaf = leaf_of(&[format!("nats-leaf://127.0.0.1:{p1}")], |_| {});
+    wait_links(&hub1, 1);
+    wait_links(&leaf, 1);
+
+    let mut next: natrium::options::Options = (**leaf.state.opts()).clone();
+    let mut lo = next.leafnodes.clone().expect("leafnodes");
+    lo.remotes = vec![LeafRemote {
+        urls: vec![format!("nats-leaf://127.0.0.1:{p2}")],
+        ..LeafRemote::default()
+    }];
+    next.leafnodes = Some(lo.clone());
+    leaf.control.reload(next.clone());
+    wait_links(&hub1, 0);
+    wait_links(&hub2, 1);
+    wait_links(&leaf, 1);
+    assert_eq!(leaf.state.leafs.remotes.len(), 1);
+
+    // Both remotes now: hub2's link stays up, hub1's comes back.
+    lo.remotes.insert(
+        0,
+        LeafRemote {
+            urls: vec![format!("nats-leaf://127.0.0.1:{p1}")],
+            ..LeafRemote::default()
+        },
+    );
+    next.leafnodes = Some(lo);
+    leaf.control.reload(next);
+    wait_links(&hub1, 1);
+    wait_links(&leaf, 2);
+    assert_eq!(
+        hub2.state
+            .leafs
+            .connects
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}
