@@ -281,7 +281,15 @@ impl Fanout {
             }
             let link = (0..n)
                 .filter_map(|i| group.members.get((start + i) % n))
-                .find(|s| s.0.client.kind == Kind::Leaf && !Arc::ptr_eq(&s.0.client, me));
+                .find(|s| {
+                    let c = &s.0.client;
+                    // A link whose rules would drop it is passed over, so
+                    // the group still gets the message through another.
+                    c.kind == Kind::Leaf
+                        && !Arc::ptr_eq(c, me)
+                        && (!c.delivery_filter.load(Ordering::Relaxed)
+                            || c.perms.can_receive(msg.subject()))
+                });
             if let Some(sub) = link {
                 if let Some(first) = one_link.take() {
                     self.add_leaf_target(base, first, None);
@@ -532,93 +540,5 @@ impl Fanout {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::net::SocketAddr;
-    use std::sync::atomic::AtomicU64;
-
-    use bytes::BytesMut;
-
-    use super::*;
-    use crate::conn::{Kind, Subscription};
-    use crate::options::Options;
-    use crate::protocol::{Op, Parser};
-
-    fn publish(
-        fanout: &mut Fanout,
-        srv: &ServerState,
-        me: &Arc<ConnShared>,
-        subject: &str,
-        n: usize,
-    ) -> usize {
-        let mut buf =
-            BytesMut::from(format!("PUB {subject} {n}\r\n{}\r\n", "x".repeat(n)).as_str());
-        let mut parser = Parser::new(4096, 1 << 20);
-        let Ok(Some(Op::Pub { frame, args })) = parser.next_op(&mut buf) else {
-            panic!("not a PUB");
-        };
-        fanout.begin_batch(srv);
-        let acc = srv.accounts.global().clone();
-        let delivered = fanout.publish(srv, &acc, me, true, &Message::new(&frame, &args));
-        fanout.end_batch();
-        delivered
-    }
-
-    fn subscribe(
-        srv: &ServerState,
-        client: &Arc<ConnShared>,
-        subject: &str,
-        max: u64,
-        delivered: u64,
-    ) {
-        let sub = Arc::new(Subscription {
-            client: client.clone(),
-            subject: Bytes::copy_from_slice(subject.as_bytes()),
-            queue: None,
-            sid: Bytes::from_static(b"1"),
-            max: AtomicU64::new(max),
-            delivered: AtomicU64::new(delivered),
-        });
-        srv.accounts
-            .global()
-            .sublist
-            .insert(&sub.subject, None, SubRef(sub.clone()))
-            .expect("insert");
-    }
-
-    /// A subscription whose auto-unsubscribe limit is used up (another
-    /// publisher's delivery got there first) does not receive the message, so
-    /// it must not cut its connection as a slow consumer either. The bound was
-    /// once checked before the limit.
-    #[test]
-    fn no_slow_consumer_cut_for_a_message_not_due() {
-        let opts = Options {
-            max_pending: 1000,
-            max_payload: 1000,
-            ..Options::default()
-        };
-        let srv = ServerState::new(opts, 4222).expect("state");
-        let addr: SocketAddr = "127.0.0.1:1".parse().expect("addr");
-        let publisher = Arc::new(ConnShared::new(Kind::Client, 1, addr));
-        let subscriber = Arc::new(ConnShared::new(Kind::Client, 2, addr));
-        subscribe(&srv, &subscriber, "big", 0, 0);
-        subscribe(&srv, &subscriber, "spent", 1, 1);
-        let mut fanout = Fanout::new(7);
-
-        assert_eq!(publish(&mut fanout, &srv, &publisher, "big", 900), 1);
-        assert_eq!(publish(&mut fanout, &srv, &publisher, "spent", 200), 0);
-        assert!(
-            !subscriber.out.lock().is_closing(),
-            "cut for a message it would not get"
-        );
-        assert_eq!(srv.slow_consumers.load(Ordering::Relaxed), 0);
-
-        // A message that is due and over the bound does cut it, and is counted.
-        subscribe(&srv, &subscriber, "due", 0, 0);
-        assert_eq!(publish(&mut fanout, &srv, &publisher, "due", 200), 0);
-        assert_eq!(
-            subscriber.out.lock().close_reason(),
-            Some(crate::conn::CloseReason::SlowConsumerPendingBytes)
-        );
-        assert_eq!(srv.slow_consumers.load(Ordering::Relaxed), 1);
-    }
-}
+#[path = "deliver_tests.rs"]
+mod tests;
