@@ -117,8 +117,10 @@ async fn serve<R, W>(
         tokio::spawn(async move { run_writer(&conn.out, wr, deadline).await })
     };
     match handshake(&srv, &conn, &lo, &mut rd, nonce).await {
-        Ok((rec, buf, perms)) => {
+        Ok((rec, buf, perms, signed_in)) => {
+            let recheck = tokio::spawn(recheck_on_reload(srv.clone(), conn.clone(), signed_in));
             link::run(srv.clone(), rec, rd, buf, LinkRules::Hub(perms)).await;
+            recheck.abort();
         }
         Err((reason, e)) => {
             tracing::error!("{} {e}", conn.log());
@@ -135,13 +137,45 @@ async fn serve<R, W>(
     let _ = writer.await;
 }
 
+/// What an accepted leaf signed in with, kept to check it again on reload.
+struct SignedIn {
+    connect: PeerConnect,
+    json: Vec<u8>,
+    nonce: Option<String>,
+}
+
+/// On every reload, the leaf's credentials are checked again against the
+/// new configuration (as nats-server re-authorizes leaf connections): a
+/// removed user, a changed password or a move to another account closes the
+/// link with `Authorization Violation`. Its permissions stay those it
+/// started with. Ends with the link (aborted by `serve`).
+async fn recheck_on_reload(srv: Arc<ServerState>, conn: Arc<ConnShared>, s: SignedIn) {
+    let mut reloads = srv.subscribe_reload();
+    while reloads.changed().await.is_ok() {
+        let lo = srv.opts().leafnodes.clone().unwrap_or_default();
+        let still = authorize(&srv, &lo, &s.connect, &s.json, s.nonce.clone()).await;
+        let same = still.is_some_and(|(acc, _)| Arc::ptr_eq(&acc, srv.accounts.of(&conn)));
+        if !same {
+            tracing::info!(
+                "{} leafnode credentials no longer valid after reload",
+                conn.log()
+            );
+            conn.out.close_with(
+                CloseReason::AuthenticationViolation,
+                Some(text::AUTH_VIOLATION),
+            );
+            return;
+        }
+    }
+}
+
 async fn handshake<R: AsyncRead + Unpin>(
     srv: &Arc<ServerState>,
     conn: &Arc<ConnShared>,
     lo: &LeafOptions,
     rd: &mut R,
     nonce: Option<String>,
-) -> Result<(Arc<LeafLink>, BytesMut, LinkPerms), (CloseReason, LeafError)> {
+) -> Result<(Arc<LeafLink>, BytesMut, LinkPerms, SignedIn), (CloseReason, LeafError)> {
     let opts = srv.opts();
     let mut parser = LeafParser::new(opts.max_control_line, opts.max_payload);
     drop(opts);
@@ -163,7 +197,7 @@ async fn handshake<R: AsyncRead + Unpin>(
     let json = &frame[json];
     let c: PeerConnect = serde_json::from_slice(json)
         .map_err(|_| (CloseReason::ParseError, LeafError::Json("CONNECT")))?;
-    let Some((acc, user_perms)) = authorize(srv, lo, &c, json, nonce).await else {
+    let Some((acc, user_perms)) = authorize(srv, lo, &c, json, nonce.clone()).await else {
         let who = match (&c.user, &c.nkey) {
             (Some(u), _) => format!("User \"{u}\""),
             (None, Some(k)) => format!("Nkey \"{k}\""),
@@ -199,10 +233,16 @@ async fn handshake<R: AsyncRead + Unpin>(
     } else {
         c.name.clone()
     };
+    let signed_in = SignedIn {
+        json: json.to_vec(),
+        nonce,
+        connect: c.clone(),
+    };
     Ok((
         Arc::new(LeafLink::new(conn.clone(), false, name, c.server_id)),
         buf,
         perms,
+        signed_in,
     ))
 }
 

@@ -286,3 +286,60 @@ fn reload_removes_and_adds_remotes() {
         1
     );
 }
+
+/// A reload re-checks an accepted leaf's credentials: an unrelated change
+/// keeps the link, removing its user closes it and the leaf stays out.
+#[test]
+fn reload_removing_the_leaf_user_closes_its_link() {
+    let lp = free_port();
+    let users = |names: &[&str]| {
+        names
+            .iter()
+            .map(|u| LeafUser {
+                user: u.to_string(),
+                password: "pw".into(),
+                account: None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let leaf_opts = |names: &[&str]| LeafOptions {
+        host: "127.0.0.1".into(),
+        port: Some(lp),
+        users: users(names),
+        ..LeafOptions::default()
+    };
+    let first = leaf_opts(&["leafy", "other"]);
+    let hub = TestServer::with(move |o| o.leafnodes = Some(first));
+    let leaf = leaf_of(&[format!("nats-leaf://leafy:pw@127.0.0.1:{lp}")], |_| {});
+    wait_links(&hub, 1);
+
+    let mut next: natrium::options::Options = (**hub.state.opts()).clone();
+    next.leafnodes = Some(leaf_opts(&["leafy"]));
+    hub.control.reload(next.clone());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        hub.state.leafs.count(),
+        1,
+        "an unrelated change keeps the link"
+    );
+    let connects = hub
+        .state
+        .leafs
+        .connects
+        .load(std::sync::atomic::Ordering::Relaxed);
+
+    next.leafnodes = Some(leaf_opts(&["other"]));
+    hub.control.reload(next);
+    wait_links(&hub, 0);
+    // The leaf keeps dialling and is refused: the link does not come back.
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(hub.state.leafs.count(), 0);
+    assert_eq!(
+        hub.state
+            .leafs
+            .connects
+            .load(std::sync::atomic::Ordering::Relaxed),
+        connects
+    );
+    drop(leaf);
+}
