@@ -465,3 +465,46 @@ async fn natrium_restarted_rejoins_the_hub() {
         drop(leaf);
     }
 }
+
+/// A hub whose JetStream has a domain: a client of natrium reaches it
+/// through `$JS.<domain>.API.…` (async-nats `with_domain`), as through a
+/// nats-server leaf.
+#[tokio::test]
+async fn leaf_client_uses_the_hubs_jetstream_domain() {
+    use async_nats::jetstream::{self, stream};
+    let lp = free_port();
+    let store = tempdir::Dir::new();
+    let js_conf = format!(
+        "\njetstream {{ store_dir: {:?}, domain: hub }}",
+        store.0.display().to_string()
+    );
+    let Some(_hub) = Reference::start(
+        free_port(),
+        &format!("leafnodes {{\n port: {lp}\n}}{js_conf}"),
+    ) else {
+        eprintln!("nats-server not installed: leaf node test skipped");
+        return;
+    };
+    let leaf = leaf_of(&[format!("nats-leaf://127.0.0.1:{lp}")], |_| {});
+    wait_links(&leaf, 1);
+    leaf.wait_for_interest(b"$JS.hub.API.INFO");
+    let l = connect(&leaf.url()).await;
+    let js = jetstream::with_domain(l, "hub");
+    let mut s = js
+        .create_stream(stream::Config {
+            name: "DOMAINED".into(),
+            subjects: vec!["dom.>".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("create stream in the hub's domain");
+    leaf.wait_for_interest(b"dom.1");
+    let ack = js
+        .publish("dom.1", Bytes::from_static(b"x"))
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+    assert_eq!(ack.domain, "hub");
+    assert_eq!(s.info().await.expect("info").state.messages, 1);
+}
