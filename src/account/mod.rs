@@ -262,7 +262,9 @@ impl Accounts {
             };
             map.insert(cfg.name.clone(), acc);
         }
-        let changes = self.routes.install(&map, &self.internal, opts)?;
+        let changes = self
+            .routes
+            .install(&map, &self.internal, opts, &self.system)?;
         self.by_name.store(Arc::new(map));
         Ok(changes)
     }

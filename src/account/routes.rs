@@ -34,6 +34,8 @@ pub enum SystemKind {
     Gatewayz,
     Jsz,
     Idz,
+    /// `$SYS.REQ.USER.INFO`: who the requester is (any account may ask).
+    UserInfo,
 }
 
 impl SystemKind {
@@ -54,7 +56,6 @@ impl SystemKind {
 }
 
 /// One `$SYS.REQ.…` request handed to the system task.
-#[derive(Debug)]
 pub struct SysRequest {
     pub kind: SystemKind,
     /// The request's subject (`$SYS.REQ.SERVER.<id>.VARZ`, …).
@@ -63,6 +64,10 @@ pub struct SysRequest {
     pub ping: bool,
     pub reply: Bytes,
     pub payload: Bytes,
+    /// The account the answer is about (an account's own system import).
+    pub account: Option<Arc<str>>,
+    /// Who asked (`$SYS.REQ.USER.INFO`).
+    pub requester: Option<Arc<ConnShared>>,
 }
 
 /// What a match on a route subscription does.
@@ -80,14 +85,44 @@ pub enum Route {
     },
     /// `_R_.>` in an account that exports services: answers go back.
     Responses { acc: Arc<Account> },
-    /// A system account request.
-    System { kind: SystemKind, ping: bool },
+    /// A system account request; `account` set for the requests every
+    /// account may make about itself (nats-server's system imports).
+    System {
+        kind: SystemKind,
+        ping: bool,
+        account: Option<Arc<str>>,
+    },
 }
 
 struct Installed {
     acc: Arc<Account>,
     sub: SubRef,
     fixed: bool,
+}
+
+/// What every account but the system account may ask the system about
+/// itself, as nats-server's `registerSystemImports`: its connections
+/// (`$SYS.REQ.ACCOUNT.PING.CONNZ`, `$SYS.REQ.SERVER.PING.CONNZ`), its
+/// statistics (`$SYS.REQ.ACCOUNT.PING.STATZ`) and who the requester is
+/// (`$SYS.REQ.USER.INFO`).
+fn system_imports(acc: &Arc<Account>) -> Vec<(Arc<Account>, String, Route)> {
+    let own = Some(acc.name.clone());
+    [
+        ("$SYS.REQ.ACCOUNT.PING.CONNZ", SystemKind::Connz),
+        ("$SYS.REQ.SERVER.PING.CONNZ", SystemKind::Connz),
+        ("$SYS.REQ.ACCOUNT.PING.STATZ", SystemKind::Statsz),
+        ("$SYS.REQ.USER.INFO", SystemKind::UserInfo),
+    ]
+    .into_iter()
+    .map(|(subject, kind)| {
+        let route = Route::System {
+            kind,
+            ping: true,
+            account: own.clone(),
+        };
+        (acc.clone(), subject.to_string(), route)
+    })
+    .collect()
 }
 
 /// Route subscriptions a reconfiguration removed and added, with their
@@ -185,8 +220,12 @@ impl RouteTable {
         accounts: &HashMap<String, Arc<Account>>,
         internal: &Arc<ConnShared>,
         opts: &Options,
+        system: &Arc<Account>,
     ) -> Result<RouteChanges, AccountError> {
         let mut planned: Vec<(Arc<Account>, String, Route)> = Vec::new();
+        for acc in accounts.values().filter(|a| !Arc::ptr_eq(a, system)) {
+            planned.extend(system_imports(acc));
+        }
         for cfg in &opts.accounts {
             let Some(importer) = accounts.get(&cfg.name) else {
                 continue;

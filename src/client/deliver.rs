@@ -233,7 +233,7 @@ impl Fanout {
                 continue;
             }
             if to.kind == Kind::Internal {
-                delivered += self.follow_route(srv, sub, msg, hops);
+                delivered += self.follow_route(srv, sub, me, msg, hops);
             } else if to.kind == Kind::Leaf {
                 match one_link {
                     None => one_link = Some(sub),
@@ -320,6 +320,7 @@ impl Fanout {
         &mut self,
         srv: &ServerState,
         sub: &SubRef,
+        me: &Arc<ConnShared>,
         msg: &Message,
         hops: usize,
     ) -> usize {
@@ -330,7 +331,7 @@ impl Fanout {
             return 0;
         };
         let mut subject = self.mapped.pop().unwrap_or_default();
-        let n = self.route_into(srv, &route, msg, hops, &mut subject);
+        let n = self.route_into(srv, &route, me, msg, hops, &mut subject);
         self.mapped.push(subject);
         n
     }
@@ -339,6 +340,7 @@ impl Fanout {
         &mut self,
         srv: &ServerState,
         route: &Route,
+        me: &Arc<ConnShared>,
         msg: &Message,
         hops: usize,
         subject: &mut Vec<u8>,
@@ -384,7 +386,11 @@ impl Fanout {
                 let r = to.sublist.match_subject(&reply);
                 self.deliver_matches(srv, &r, internal, true, &m, hops + 1)
             }
-            Route::System { kind, ping } => {
+            Route::System {
+                kind,
+                ping,
+                account,
+            } => {
                 let Some(tx) = srv.accounts.system_tx.get() else {
                     return 0;
                 };
@@ -396,6 +402,8 @@ impl Fanout {
                     subject: Bytes::copy_from_slice(msg.subject()),
                     reply: Bytes::copy_from_slice(msg.reply()),
                     payload: msg.frame.slice(body),
+                    account: account.clone(),
+                    requester: (me.kind == Kind::Client).then(|| me.clone()),
                 };
                 usize::from(tx.try_send(SysMsg::Request(req)).is_ok())
             }

@@ -20,7 +20,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::{absent, accountz, connz, subsz, varz, Monitor, QueryMap};
-use crate::account::{Route, SysMsg, SysRequest, SystemKind};
+use crate::account::{Account, Route, SysMsg, SysRequest, SystemKind};
 use crate::client::{Fanout, Message};
 use crate::conn::{ConnShared, ConnSnapshot};
 use crate::protocol::PubArgs;
@@ -78,6 +78,7 @@ pub fn start(state: &Arc<ServerState>) {
         Route::System {
             kind: SystemKind::Statsz,
             ping: true,
+            account: None,
         },
     );
     for (kind, name) in SystemKind::ALL {
@@ -85,7 +86,12 @@ pub fn start(state: &Arc<ServerState>) {
             (format!("$SYS.REQ.SERVER.PING.{name}"), true),
             (format!("$SYS.REQ.SERVER.{id}.{name}"), false),
         ] {
-            accounts.add_fixed_route(&sys, &subject, Route::System { kind, ping });
+            let route = Route::System {
+                kind,
+                ping,
+                account: None,
+            };
+            accounts.add_fixed_route(&sys, &subject, route);
         }
     }
     for (kind, name) in [
@@ -95,7 +101,12 @@ pub fn start(state: &Arc<ServerState>) {
         (SystemKind::Statsz, "STATZ"),
     ] {
         let subject = format!("$SYS.REQ.ACCOUNT.*.{name}");
-        accounts.add_fixed_route(&sys, &subject, Route::System { kind, ping: false });
+        let route = Route::System {
+            kind,
+            ping: false,
+            account: None,
+        };
+        accounts.add_fixed_route(&sys, &subject, route);
     }
     let mon = Monitor {
         server: state.clone(),
@@ -111,13 +122,17 @@ struct Task {
     mon: Monitor,
     fanout: Fanout,
     seq: AtomicU64,
+    /// Where the request being answered wants its reply published.
+    reply_acc: Arc<Account>,
 }
 
 async fn run(mon: Monitor, mut rx: mpsc::Receiver<SysMsg>) {
+    let reply_acc = mon.server.accounts.system().clone();
     let mut task = Task {
         mon,
         fanout: Fanout::new(0x5359_5354_454D),
         seq: AtomicU64::new(0),
+        reply_acc,
     };
     while let Some(m) = rx.recv().await {
         match m {
@@ -171,6 +186,14 @@ impl Task {
         if req.reply.is_empty() {
             return;
         }
+        // An account's own system import is answered in that account (where
+        // its requester's inbox is); the system account's requests in it.
+        let srv = self.srv().clone();
+        self.reply_acc = req
+            .account
+            .as_deref()
+            .and_then(|a| srv.accounts.get(a))
+            .unwrap_or_else(|| srv.accounts.system().clone());
         let body: Value = if req.payload.is_empty() {
             Value::Object(Default::default())
         } else {
@@ -190,7 +213,21 @@ impl Task {
         if req.ping && self.filtered_out(&filter) {
             return;
         }
-        let account = account_token(&req.subject);
+        // An account's own system import names it; `$SYS.REQ.ACCOUNT.<acc>.…`
+        // names it in the subject.
+        let account = req
+            .account
+            .as_deref()
+            .map(str::to_string)
+            .or_else(|| account_token(&req.subject));
+        if req.kind == SystemKind::UserInfo {
+            let msg = serde_json::json!({
+                "server": self.server_info(),
+                "data": self.user_info(req.requester.as_deref()),
+            });
+            self.reply(&req.reply, &msg);
+            return;
+        }
         if req.kind == SystemKind::Statsz && account.is_none() {
             let msg = serde_json::json!({
                 "server": self.server_info(),
@@ -249,6 +286,7 @@ impl Task {
                 "server_name": varz::server_name(s),
             }),
             SystemKind::Statsz => self.account_statz(&[account.unwrap_or_default()]),
+            SystemKind::UserInfo => Value::Null,
         };
         Ok(v)
     }
@@ -280,6 +318,42 @@ impl Task {
         to_value(&accountz::statz(self.srv(), Some(names), true))
     }
 
+    /// nats-server's `UserInfo` of the requesting client: its user, account
+    /// and configured permissions.
+    fn user_info(&self, who: Option<&ConnShared>) -> Value {
+        let Some(c) = who else {
+            return Value::Null;
+        };
+        let user = c.meta.lock().user.clone();
+        let account = c.account_name().to_string();
+        let mut v = serde_json::json!({ "user": user, "account": account });
+        let opts = self.srv().opts();
+        let configured = opts.users.iter().find(|u| {
+            u.user.as_deref().or(u.nkey.as_deref()) == Some(user.as_str())
+                && u.account
+                    .as_deref()
+                    .unwrap_or(crate::options::GLOBAL_ACCOUNT)
+                    == account
+        });
+        if let Some(p) = configured.and_then(|u| u.permissions.as_ref()) {
+            let side = |allow: &Option<Vec<String>>, deny: &Option<Vec<String>>| {
+                let mut m = serde_json::Map::new();
+                if let Some(a) = allow {
+                    m.insert("allow".into(), serde_json::json!(a));
+                }
+                if let Some(d) = deny {
+                    m.insert("deny".into(), serde_json::json!(d));
+                }
+                Value::Object(m)
+            };
+            v["permissions"] = serde_json::json!({
+                "publish": side(&p.publish_allow, &p.publish_deny),
+                "subscribe": side(&p.subscribe_allow, &p.subscribe_deny),
+            });
+        }
+        v
+    }
+
     fn connect_event(&mut self, c: &Arc<ConnShared>) {
         let snap = c.snapshot(false);
         let subject = format!("$SYS.ACCOUNT.{}.CONNECT", snap.account);
@@ -293,7 +367,7 @@ impl Task {
             "server": self.server_info(),
             "client": client_info(&snap, false),
         });
-        self.publish(subject.as_bytes(), b"", &msg);
+        self.publish(subject.as_bytes(), &msg);
     }
 
     fn disconnect_event(&mut self, snap: &ConnSnapshot) {
@@ -312,7 +386,7 @@ impl Task {
             "received": {"msgs": snap.in_msgs, "bytes": snap.in_bytes},
             "reason": snap.reason.unwrap_or_default(),
         });
-        self.publish(subject.as_bytes(), b"", &msg);
+        self.publish(subject.as_bytes(), &msg);
     }
 
     /// Events are built only when someone in the system account listens.
@@ -327,33 +401,38 @@ impl Task {
     }
 
     fn reply(&mut self, reply: &[u8], body: &Value) {
-        self.publish(reply, b"", body);
+        let acc = self.reply_acc.clone();
+        self.publish_in(&acc, reply, body);
     }
 
     /// Publishes `body` (JSON) on `subject` in the system account.
-    fn publish(&mut self, subject: &[u8], reply: &[u8], body: &Value) {
+    fn publish(&mut self, subject: &[u8], body: &Value) {
+        let sys = self.srv().accounts.system().clone();
+        self.publish_in(&sys, subject, body);
+    }
+
+    /// Publishes `body` (JSON) on `subject` in `acc`, with no reply.
+    fn publish_in(&mut self, acc: &Arc<Account>, subject: &[u8], body: &Value) {
         let Ok(payload) = serde_json::to_vec(body) else {
             return;
         };
-        let mut frame = Vec::with_capacity(subject.len() + reply.len() + payload.len());
+        let mut frame = Vec::with_capacity(subject.len() + payload.len());
         frame.extend_from_slice(subject);
-        frame.extend_from_slice(reply);
         frame.extend_from_slice(&payload);
         let frame = Bytes::from(frame);
         let s = subject.len();
         let args = PubArgs {
             subject: 0..s,
-            reply: (!reply.is_empty()).then(|| s..s + reply.len()),
+            reply: None,
             header_len: None,
-            payload_start: s + reply.len(),
+            payload_start: s,
             payload_len: payload.len(),
         };
         let srv = self.mon.server.clone();
-        let sys = srv.accounts.system().clone();
         let me = srv.accounts.internal.clone();
         self.fanout.begin_batch(&srv);
         self.fanout
-            .publish(&srv, &sys, &me, true, &Message::new(&frame, &args));
+            .publish(&srv, acc, &me, true, &Message::new(&frame, &args));
         self.fanout.end_batch();
         self.fanout.forget_last_match();
     }

@@ -93,11 +93,12 @@ async fn two_accounts_are_isolated() {
     b.flush().await.expect("flush");
     assert_eq!(next(&mut sb).await.payload.as_ref(), b"from b");
     nothing(&mut sa).await;
-    // Each account counts only its own subscriptions.
+    // Each account counts only its own subscriptions (plus the four system
+    // imports every account has, as nats-server).
     let acc_a = srv.state.accounts.get("A").expect("A");
     let acc_b = srv.state.accounts.get("B").expect("B");
-    assert_eq!(acc_a.sublist.count(), 1);
-    assert_eq!(acc_b.sublist.count(), 2);
+    assert_eq!(acc_a.sublist.count(), 1 + 4);
+    assert_eq!(acc_b.sublist.count(), 2 + 4);
 }
 
 const SHARING: &str = r#"
@@ -419,4 +420,54 @@ accounts {
         1,
         "a stream mapping stays until it expires"
     );
+}
+
+/// Any account may ask the system about itself, as through nats-server's
+/// system imports: who am I, its own connections, its own statistics.
+#[tokio::test]
+async fn every_account_asks_about_itself() {
+    let srv = server(
+        r#"
+accounts {
+  SYS { users = [ {user: sys, password: sys} ] }
+  A { users = [ {user: a, password: a, permissions: { publish: { deny: "secret" } }} ] }
+  B { users = [ {user: b, password: b} ] }
+}
+system_account: SYS
+"#,
+    );
+    let a = login(&srv, "a").await;
+    let _b = login(&srv, "b").await;
+    let ask = |subject: &'static str| {
+        let a = a.clone();
+        async move {
+            let m = tokio::time::timeout(WAIT, a.request(subject, "".into()))
+                .await
+                .expect("answer within 5 s")
+                .expect("request");
+            serde_json::from_slice::<serde_json::Value>(&m.payload).expect("json")
+        }
+    };
+    let me = ask("$SYS.REQ.USER.INFO").await;
+    assert_eq!(me["data"]["user"], "a");
+    assert_eq!(me["data"]["account"], "A");
+    assert_eq!(me["data"]["permissions"]["publish"]["deny"][0], "secret");
+
+    let connz = ask("$SYS.REQ.ACCOUNT.PING.CONNZ").await;
+    let conns = connz["data"]["connections"].as_array().expect("list");
+    assert_eq!(
+        conns.len(),
+        1,
+        "only its own account's connections: {connz}"
+    );
+    let connz = ask("$SYS.REQ.SERVER.PING.CONNZ").await;
+    assert_eq!(
+        connz["data"]["connections"].as_array().map(Vec::len),
+        Some(1)
+    );
+
+    let statz = ask("$SYS.REQ.ACCOUNT.PING.STATZ").await;
+    let rows = statz["data"]["account_statz"].as_array().expect("rows");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["acc"], "A");
 }

@@ -14,6 +14,11 @@ use serde_json::{json, Value};
 use crate::common::TestServer;
 use crate::monitor_util::{assert_rfc3339, eventually, Monitor};
 
+/// Subscriptions every account but the system account has from the start:
+/// its system imports (`$SYS.REQ.ACCOUNT.PING.CONNZ|STATZ`,
+/// `$SYS.REQ.SERVER.PING.CONNZ`, `$SYS.REQ.USER.INFO`), as nats-server.
+const SYSTEM_IMPORTS: u64 = 4;
+
 const WAIT: Duration = Duration::from_secs(5);
 
 const TWO: &str = r#"
@@ -153,11 +158,12 @@ fn accountz_lists_accounts_and_details_one() {
         (&d["expired"], &d["complete"], &d["jetstream_enabled"]),
         (&json!(false), &json!(true), &json!(false))
     );
-    // The leaver is closed: one live client, its one subscription.
+    // The leaver is closed: one live client, its one subscription, beside
+    // the account's four system imports (nats-server counts them too).
     assert_eq!(d["client_connections"], 1);
     assert_eq!(d["leafnode_connections"], 0);
-    assert_eq!(d["subscriptions"], 1);
-    assert_eq!(d["sublist_stats"]["num_subscriptions"], 1);
+    assert_eq!(d["subscriptions"], 1 + SYSTEM_IMPORTS);
+    assert_eq!(d["sublist_stats"]["num_subscriptions"], 1 + SYSTEM_IMPORTS);
     assert!(d["sublist_stats"]["num_inserts"].as_u64() >= Some(1), "{d}");
     assert!(
         d.get("exports").is_none() && d.get("imports").is_none(),
@@ -187,7 +193,7 @@ fn accstatz_counts_live_and_closed_traffic_per_account() {
     assert_eq!(a["name"], "A");
     assert_eq!((&a["conns"], &a["leafnodes"]), (&json!(1), &json!(0)));
     assert_eq!(a["total_conns"], 1);
-    assert_eq!(a["num_subscriptions"], 1);
+    assert_eq!(a["num_subscriptions"], 1 + SYSTEM_IMPORTS);
     // 3 × "hello" and the leaver's "byte": in once, out once each.
     for dir in ["received", "sent"] {
         assert_eq!((&a[dir]["msgs"], &a[dir]["bytes"]), (&json!(4), &json!(19)));
@@ -199,7 +205,7 @@ fn accstatz_counts_live_and_closed_traffic_per_account() {
     let b = stat(&statz, "B");
     assert_eq!(
         (&b["conns"], &b["num_subscriptions"]),
-        (&json!(1), &json!(1))
+        (&json!(1), &json!(1 + SYSTEM_IMPORTS))
     );
     assert_eq!(b["received"]["msgs"], 1);
     assert_eq!(b["received"]["bytes"], 2);
@@ -290,7 +296,7 @@ fn metrics_have_per_account_lines() {
     assert_eq!(line("current_connections", "$G"), "0");
     assert_eq!(line("total_connections", "A"), "1");
     assert_eq!(line("leaf_nodes", "A"), "0");
-    assert_eq!(line("subscriptions", "A"), "1");
+    assert_eq!(line("subscriptions", "A"), (1 + SYSTEM_IMPORTS).to_string());
     assert_eq!(line("received_messages", "A"), "4");
     assert_eq!(line("received_bytes", "A"), "19");
     assert_eq!(line("sent_messages", "A"), "4");
