@@ -1,6 +1,7 @@
 //! The official `nats` CLI against natrium's system account: `nats server
 //! list` and `nats server report accounts` read natrium's `$SYS.REQ.…`
-//! answers as they read nats-server's. The CLI is `$NATS_CLI`, else
+//! answers as they read nats-server's, and `nats account info` those of an
+//! ordinary account's system imports. The CLI is `$NATS_CLI`, else
 //! `target/peers/bin/nats` (`shared/peers/install-reference.sh`), else `nats`
 //! on `PATH`; without it the test says it skipped.
 
@@ -25,6 +26,10 @@ fn natscli() -> Option<PathBuf> {
 }
 
 fn run(cli: &PathBuf, url: &str, args: &[&str]) -> serde_json::Value {
+    serde_json::from_str(&run_text(cli, url, args)).expect("nats printed JSON")
+}
+
+fn run_text(cli: &PathBuf, url: &str, args: &[&str]) -> String {
     let out = Command::new(cli)
         .args(["-s", url, "--timeout", "5s"])
         .args(args)
@@ -35,7 +40,7 @@ fn run(cli: &PathBuf, url: &str, args: &[&str]) -> serde_json::Value {
         "nats {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("nats printed JSON")
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
@@ -77,4 +82,20 @@ system_account: SYS
     let info = &a_row["connection_info"][0];
     assert_eq!(info["account"], "A");
     assert_eq!(info["subscriptions"], 1);
+
+    // A user of account A asks who it is (`$SYS.REQ.USER.INFO`, a system
+    // import every account has).
+    let text = run_text(
+        &cli,
+        &format!("nats://a:a@{}", srv.addr),
+        &["account", "info"],
+    );
+    let line = |label: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .map(|l| l.split_once(':').map_or("", |(_, v)| v).trim().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(line("User:"), "a", "{text}");
+    assert_eq!(line("Account:"), "A", "{text}");
 }
