@@ -145,14 +145,15 @@ fn env_u64(name: &str, default: u64) -> u64 {
 }
 
 /// The canary subscriber: every numbered message, in order, until `last`.
-fn canary_sub(mut sub: Raw, done: Arc<AtomicBool>, last: Arc<AtomicU64>) -> u64 {
+fn canary_sub(mut sub: Raw, subject: &str, done: Arc<AtomicBool>, last: Arc<AtomicU64>) -> u64 {
     let mut want = 1u64;
+    let prefix = format!("MSG {subject} 1 ");
     loop {
         let line = sub.next_non_ping();
         if line.is_empty() {
             panic!("canary subscriber disconnected after {} messages", want - 1);
         }
-        let Some(rest) = line.strip_prefix(&format!("MSG {CANARY} 1 ")) else {
+        let Some(rest) = line.strip_prefix(&prefix) else {
             panic!("canary subscriber got an unexpected line: {line:?}");
         };
         let size: usize = rest.parse().expect("canary payload size");
@@ -172,9 +173,6 @@ fn canary_sub(mut sub: Raw, done: Arc<AtomicBool>, last: Arc<AtomicU64>) -> u64 
 
 #[test]
 fn wire_fuzz_keeps_server_and_canary_healthy() {
-    let secs = env_u64("NATRIUM_WIRE_FUZZ_SECS", 8);
-    let seed = env_u64("NATRIUM_WIRE_FUZZ_SEED", 0x5eed_f00d);
-    let workers = env_u64("NATRIUM_WIRE_FUZZ_WORKERS", 12);
     let server = TestServer::with(|o| {
         o.max_payload = 64 * 1024;
         // The canary publisher only writes: on a long run the server's pings
@@ -182,20 +180,67 @@ fn wire_fuzz_keeps_server_and_canary_healthy() {
         // connections live milliseconds, so they are unaffected.
         o.ping_interval = Duration::from_secs(24 * 3600);
     });
+    let plain = r#"{"verbose":false}"#;
+    fuzz_round(&server, plain, plain, CANARY, 8);
+}
+
+/// The same with accounts: the fuzzing connections land in account B (its
+/// `no_auth_user`), which imports everything account A publishes (prefixed)
+/// and a service of A; the canary crosses from A into B over the stream
+/// import while the fuzzers publish, subscribe and request through both
+/// routes.
+#[test]
+fn wire_fuzz_across_account_imports() {
+    let conf = r#"
+accounts {
+  A { users = [ {user: a, password: a} ], exports = [ {stream: ">"}, {service: "foo.>"} ] }
+  B { users = [ {user: b, password: b} ],
+      imports = [ {stream: {account: A, subject: ">"}, prefix: "from_a"},
+                  {service: {account: A, subject: "foo.>"}} ] }
+}
+no_auth_user: b
+max_payload: 65536
+ping_interval: "24h"
+"#;
+    let (opts, _) = natrium::config::parse_str(conf, &std::env::temp_dir()).expect("config");
+    let server = TestServer::with(move |o| *o = opts);
+    let subject = format!("from_a.{CANARY}");
+    fuzz_round(
+        &server,
+        r#"{"verbose":false,"user":"a","pass":"a"}"#,
+        r#"{"verbose":false,"user":"b","pass":"b"}"#,
+        &subject,
+        4,
+    );
+}
+
+/// One fuzzing round against `server`: the canary publisher signs in with
+/// `pub_connect`, its subscriber with `sub_connect` on `sub_subject`.
+fn fuzz_round(
+    server: &TestServer,
+    pub_connect: &str,
+    sub_connect: &str,
+    sub_subject: &str,
+    default_secs: u64,
+) {
+    let secs = env_u64("NATRIUM_WIRE_FUZZ_SECS", default_secs);
+    let seed = env_u64("NATRIUM_WIRE_FUZZ_SEED", 0x5eed_f00d);
+    let workers = env_u64("NATRIUM_WIRE_FUZZ_WORKERS", 12);
     let addr = server.addr;
 
     let mut sub = server.raw();
-    sub.send(format!("CONNECT {{\"verbose\":false}}\r\nSUB {CANARY} 1\r\n").as_bytes());
+    sub.send(format!("CONNECT {sub_connect}\r\nSUB {sub_subject} 1\r\n").as_bytes());
     assert_eq!(sub.flush(), "");
     let mut publ = server.raw();
-    publ.send(b"CONNECT {\"verbose\":false}\r\n");
+    publ.send(format!("CONNECT {pub_connect}\r\n").as_bytes());
     assert_eq!(publ.flush(), "");
 
     let done = Arc::new(AtomicBool::new(false));
     let last = Arc::new(AtomicU64::new(0));
     let reader = {
         let (done, last) = (done.clone(), last.clone());
-        std::thread::spawn(move || canary_sub(sub, done, last))
+        let subject = sub_subject.to_string();
+        std::thread::spawn(move || canary_sub(sub, &subject, done, last))
     };
 
     let stop_at = Instant::now() + Duration::from_secs(secs);
