@@ -26,6 +26,7 @@ pub struct RemoteRun {
 }
 
 impl RemoteRun {
+    /// A run for `remote`, not stopped, with no link yet.
     pub fn new(remote: LeafRemote) -> Self {
         RemoteRun {
             remote,
@@ -69,6 +70,7 @@ pub struct Remotes {
 }
 
 impl Remotes {
+    /// Registers a run whose dial loop is being started.
     pub fn add(&self, run: Arc<RemoteRun>) {
         self.runs.lock().push(run);
     }
@@ -100,6 +102,7 @@ impl Remotes {
         self.runs.lock().len()
     }
 
+    /// No remote is being dialled.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
