@@ -1,9 +1,11 @@
 //! The official `nats` CLI against natrium's system account: `nats server
 //! list` and `nats server report accounts` read natrium's `$SYS.REQ.…`
 //! answers as they read nats-server's, and `nats account info` those of an
-//! ordinary account's system imports. The CLI is `$NATS_CLI`, else
-//! `target/peers/bin/nats` (`shared/peers/install-reference.sh`), else `nats`
-//! on `PATH`; without it the test says it skipped.
+//! ordinary account's system imports; with a nats-server leaf whose system
+//! account is bound to natrium's, `nats server list` lists both servers.
+//! The CLI is `$NATS_CLI`, else `target/peers/bin/nats`
+//! (`shared/peers/install-reference.sh`), else `nats` on `PATH`; without it
+//! the test says it skipped.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -98,4 +100,69 @@ system_account: SYS
     };
     assert_eq!(line("User:"), "a", "{text}");
     assert_eq!(line("Account:"), "A", "{text}");
+}
+
+/// A nats-server leaf whose system account is bound to natrium's over a
+/// leaf link: `nats server list` asked of natrium lists both servers (the
+/// ping crosses the link and the leaf's answer comes back), as in a
+/// nats-server system.
+#[test]
+fn nats_server_list_sees_a_nats_server_leaf_through_the_system_account() {
+    let Some(cli) = natscli() else {
+        eprintln!("nats CLI not installed: test skipped");
+        return;
+    };
+    let lp = crate::leaf_support::free_port();
+    let conf = format!(
+        r#"
+server_name: natrium-hub
+accounts {{
+  SYS {{ users = [ {{user: sys, password: sys}} ] }}
+}}
+system_account: SYS
+leafnodes {{
+  listen: "127.0.0.1:{lp}"
+  authorization {{ users = [ {{user: leafsys, password: x, account: SYS}} ] }}
+}}
+"#
+    );
+    let (opts, _) = natrium::config::parse_str(&conf, &std::env::temp_dir()).expect("config");
+    let srv = TestServer::with(move |o| *o = opts);
+    let leaf = crate::leaf_support::Reference::start(
+        crate::leaf_support::free_port(),
+        &format!(
+            r#"
+server_name: go-leaf
+accounts {{ SYS {{ users = [ {{user: sys, password: sys}} ] }} }}
+system_account: SYS
+leafnodes {{ remotes = [ {{ url: "nats-leaf://leafsys:x@127.0.0.1:{lp}", account: SYS }} ] }}
+"#
+        ),
+    );
+    let Some(_leaf) = leaf else {
+        eprintln!("nats-server not installed: test skipped");
+        return;
+    };
+    crate::leaf_support::wait_links(&srv, 1);
+    let url = format!("nats://sys:sys@{}", srv.addr);
+    // The leaf's system subscriptions cross once its link is up.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let list = run(&cli, &url, &["server", "list", "2", "--json"]);
+        let mut names: Vec<String> = list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["server"]["name"].as_str().map(String::from))
+            .collect();
+        names.sort();
+        if names == ["go-leaf", "natrium-hub"] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "servers listed: {names:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }
