@@ -142,20 +142,23 @@ struct SignedIn {
     connect: PeerConnect,
     json: Vec<u8>,
     nonce: Option<String>,
+    /// The permissions it runs under (compared by value after a reload).
+    perms: Option<Arc<CompiledPermissions>>,
 }
 
 /// On every reload, the leaf's credentials are checked again against the
 /// new configuration (as nats-server re-authorizes leaf connections): a
-/// removed user, a changed password or a move to another account closes the
-/// link with `Authorization Violation`. Its permissions stay those it
-/// started with. Ends with the link (aborted by `serve`).
+/// removed user or a changed password closes the link with `Authorization
+/// Violation`; a move to another account, or changed permissions, closes it
+/// as `Client Closed` (nats-server's reason for a moved account), and the
+/// leaf reconnects under the new rules. Ends with the link (aborted by
+/// `serve`).
 async fn recheck_on_reload(srv: Arc<ServerState>, conn: Arc<ConnShared>, s: SignedIn) {
     let mut reloads = srv.subscribe_reload();
     while reloads.changed().await.is_ok() {
         let lo = srv.opts().leafnodes.clone().unwrap_or_default();
         let still = authorize(&srv, &lo, &s.connect, &s.json, s.nonce.clone()).await;
-        let same = still.is_some_and(|(acc, _)| Arc::ptr_eq(&acc, srv.accounts.of(&conn)));
-        if !same {
+        let Some((acc, perms)) = still else {
             tracing::info!(
                 "{} leafnode credentials no longer valid after reload",
                 conn.log()
@@ -164,6 +167,14 @@ async fn recheck_on_reload(srv: Arc<ServerState>, conn: Arc<ConnShared>, s: Sign
                 CloseReason::AuthenticationViolation,
                 Some(text::AUTH_VIOLATION),
             );
+            return;
+        };
+        if !Arc::ptr_eq(&acc, srv.accounts.of(&conn)) || perms != s.perms {
+            tracing::info!(
+                "{} leafnode account or permissions changed by reload",
+                conn.log()
+            );
+            conn.out.close_with(CloseReason::ClientClosed, None);
             return;
         }
     }
@@ -237,6 +248,7 @@ async fn handshake<R: AsyncRead + Unpin>(
         json: json.to_vec(),
         nonce,
         connect: c.clone(),
+        perms: user_perms.clone(),
     };
     Ok((
         Arc::new(LeafLink::new(conn.clone(), false, name, c.server_id)),

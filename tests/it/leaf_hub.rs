@@ -343,3 +343,57 @@ fn reload_removing_the_leaf_user_closes_its_link() {
     );
     drop(leaf);
 }
+
+/// A leaf signed in as a client user whose permissions a reload changes is
+/// closed and comes back under the new ones (as one moved to another
+/// account); an unrelated reload leaves it alone.
+#[test]
+fn reload_changing_the_leaf_users_permissions_reconnects_it() {
+    use natrium::options::{Options, Permissions, UserConfig};
+    let lp = free_port();
+    let with_perms = move |publish: &str| {
+        let mut o = Options {
+            host: "127.0.0.1".into(),
+            ..Options::default()
+        };
+        o.users = vec![UserConfig {
+            user: Some("l".into()),
+            password: Some("p".into()),
+            permissions: Some(Permissions {
+                publish_allow: Some(vec![publish.to_string()]),
+                ..Permissions::default()
+            }),
+            ..UserConfig::default()
+        }];
+        o.leafnodes = Some(LeafOptions {
+            host: "127.0.0.1".into(),
+            port: Some(lp),
+            ..LeafOptions::default()
+        });
+        o
+    };
+    let first = with_perms(">");
+    let hub = TestServer::with(move |o| *o = first);
+    let _leaf = leaf_of(&[format!("nats-leaf://l:p@127.0.0.1:{lp}")], |_| {});
+    wait_links(&hub, 1);
+    let connects = || {
+        hub.state
+            .leafs
+            .connects
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    assert_eq!(connects(), 1);
+
+    let mut same = with_perms(">");
+    same.max_payload = 512 * 1024;
+    hub.control.reload(same);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(connects(), 1, "an unrelated reload keeps the link");
+
+    hub.control.reload(with_perms("up.>"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while connects() < 2 || hub.state.leafs.count() != 1 {
+        assert!(std::time::Instant::now() < deadline, "link not renewed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
