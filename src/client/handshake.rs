@@ -75,12 +75,11 @@ impl Reader {
                 self.auth.set_user(&self.me, user);
                 Ok(())
             }
+            // As nats-server: a client whose user moved to another account
+            // is closed (`Client Closed`, no -ERR) and reconnects into it.
             Ok(_) => {
                 tracing::info!("{} account changed by reload", self.me.log());
-                Err(Close(
-                    CloseReason::AuthenticationViolation,
-                    Some(text::AUTH_VIOLATION),
-                ))
+                Err(Close(CloseReason::ClientClosed, None))
             }
             Err(_) => {
                 tracing::info!("{} credentials no longer valid after reload", self.me.log());

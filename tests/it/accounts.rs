@@ -471,3 +471,57 @@ system_account: SYS
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["acc"], "A");
 }
+
+/// A reload that moves a user to another account closes its connection
+/// (`Client Closed`, no -ERR, as nats-server); it signs in again into the
+/// new account.
+#[test]
+fn reload_moving_a_user_to_another_account_closes_it() {
+    let before = r#"
+accounts {
+  A { users = [ {user: x, password: x} ] }
+  B { users = [ {user: y, password: y} ] }
+}
+"#;
+    let after = r#"
+accounts {
+  A { users = [ ] }
+  B { users = [ {user: y, password: y}, {user: x, password: x} ] }
+}
+"#;
+    let srv = server(before);
+    let mut x = srv.raw();
+    x.send(b"CONNECT {\"user\":\"x\",\"pass\":\"x\",\"verbose\":false}\r\nPING\r\n");
+    assert_eq!(x.read_line(), "PONG");
+    let in_account = |name: &str| {
+        srv.state
+            .clients()
+            .iter()
+            .filter(|c| c.account_name() == name)
+            .count()
+    };
+    assert_eq!(in_account("A"), 1);
+    let mut next = options(after);
+    next.host = "127.0.0.1".into();
+    srv.control.reload(next);
+    loop {
+        match x.try_read_line() {
+            None => break,
+            Some(l) if l == "PING" => {}
+            Some(l) => panic!("expected a plain close, got {l:?}"),
+        }
+    }
+    assert!(x.closed());
+    let mut again = srv.raw();
+    again.send(b"CONNECT {\"user\":\"x\",\"pass\":\"x\",\"verbose\":false}\r\nPING\r\n");
+    assert_eq!(again.read_line(), "PONG");
+    assert_eq!(in_account("B"), 1);
+    let deadline = std::time::Instant::now() + WAIT;
+    while in_account("A") != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "closed client still registered"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
