@@ -61,6 +61,9 @@ enum Setup {
     Global,
     OneAccount,
     StreamImport,
+    /// Publisher on a leaf server, subscribers on its hub: every message
+    /// crosses a leaf link (LMSG out, LMSG in), both servers in this process.
+    AcrossLeaf,
 }
 
 const ACCOUNTS: &str = r#"
@@ -76,16 +79,41 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn measure(setup: Setup, size: usize, per_batch: usize, batches: usize) -> f64 {
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let leaf_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
     let server = match setup {
         Setup::Global => common::TestServer::start(),
+        Setup::AcrossLeaf => common::TestServer::with(move |o| {
+            o.leafnodes = Some(natrium::options::LeafOptions {
+                host: "127.0.0.1".into(),
+                port: Some(leaf_port),
+                ..Default::default()
+            })
+        }),
         Setup::OneAccount | Setup::StreamImport => {
             let (opts, _) =
                 natrium::config::parse_str(ACCOUNTS, &std::env::temp_dir()).expect("config");
             common::TestServer::with(move |o| *o = opts)
         }
     };
+    let leaf = matches!(setup, Setup::AcrossLeaf).then(|| {
+        common::TestServer::with(move |o| {
+            o.leafnodes = Some(natrium::options::LeafOptions {
+                remotes: vec![natrium::options::LeafRemote {
+                    urls: vec![format!("nats-leaf://127.0.0.1:{leaf_port}")],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+        })
+    });
+    let pub_server = leaf.as_ref().unwrap_or(&server);
     let (pub_login, sub_login, sub_subject): (&[u8], &[u8], &str) = match setup {
-        Setup::Global => (b"{\"verbose\":false}", b"{\"verbose\":false}", "alloc.test"),
+        Setup::Global | Setup::AcrossLeaf => {
+            (b"{\"verbose\":false}", b"{\"verbose\":false}", "alloc.test")
+        }
         Setup::OneAccount => (
             b"{\"verbose\":false,\"user\":\"a\",\"pass\":\"a\"}",
             b"{\"verbose\":false,\"user\":\"a\",\"pass\":\"a\"}",
@@ -107,7 +135,11 @@ fn measure(setup: Setup, size: usize, per_batch: usize, batches: usize) -> f64 {
         assert_eq!(r.flush(), "");
         subs.push(r.sock);
     }
-    let mut p = server.raw();
+    if let Some(leaf) = &leaf {
+        // The subscribers' interest has crossed to the leaf.
+        leaf.wait_for_interest(sub_subject.as_bytes());
+    }
+    let mut p = pub_server.raw();
     let mut login = b"CONNECT ".to_vec();
     login.extend_from_slice(pub_login);
     login.extend_from_slice(b"\r\n");
@@ -174,12 +206,14 @@ fn pub_to_msg_path_does_not_allocate_per_message() {
 }
 
 /// Accounts cost no allocation per message either: inside one account, and
-/// across a stream import (the mapped subject is built in a reused buffer).
+/// across a stream import (the mapped subject is built in a reused buffer);
+/// nor does a leaf link (out as LMSG from the leaf, in on the hub).
 #[test]
-fn accounts_and_stream_imports_do_not_allocate_per_message() {
+fn accounts_imports_and_leaf_links_do_not_allocate_per_message() {
     for (setup, name) in [
         (Setup::OneAccount, "one account"),
         (Setup::StreamImport, "stream import"),
+        (Setup::AcrossLeaf, "across a leaf link"),
     ] {
         let per_msg = measure(setup, 128, 100, 100);
         eprintln!("{name}: {per_msg:.4} allocations per message");

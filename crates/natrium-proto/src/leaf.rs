@@ -115,10 +115,20 @@ impl LeafParser {
         };
         let line = buf.get(..line_end).unwrap_or_default();
         let (op, rest_start) = split_op(line);
-        let op = op.to_ascii_uppercase();
-        match op.as_slice() {
+        // Upper-cased on the stack: no allocation per message (every leaf
+        // op name is shorter than this; a longer word is no op at all).
+        let mut upper = [0u8; 8];
+        let op: &[u8] = match upper.get_mut(..op.len()) {
+            Some(u) => {
+                u.copy_from_slice(op);
+                u.make_ascii_uppercase();
+                u
+            }
+            None => b"",
+        };
+        match op {
             b"LMSG" | b"HMSG" => {
-                let hdr = op.as_slice() == b"HMSG";
+                let hdr = op == b"HMSG";
                 let (args, queues) = self.msg_args(line, rest_start, hdr)?;
                 let need = nl + 1 + args.payload_len + 2;
                 if buf.len() < need {
@@ -144,7 +154,7 @@ impl LeafParser {
                 }))
             }
             _ => {
-                let op = self.control(&op, line, rest_start)?;
+                let op = self.control(op, line, rest_start)?;
                 let frame = buf.split_to(nl + 1).freeze();
                 Ok(Some(match op {
                     Ctl::Ping => LeafOp::Ping,
