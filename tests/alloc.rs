@@ -64,6 +64,9 @@ enum Setup {
     /// Publisher on a leaf server, subscribers on its hub: every message
     /// crosses a leaf link (LMSG out, LMSG in), both servers in this process.
     AcrossLeaf,
+    /// As `AcrossLeaf`, the subscribers in two queue groups: each LMSG names
+    /// the groups it serves.
+    QueuesAcrossLeaf,
 }
 
 const ACCOUNTS: &str = r#"
@@ -85,7 +88,7 @@ fn measure(setup: Setup, size: usize, per_batch: usize, batches: usize) -> f64 {
         .expect("free port");
     let server = match setup {
         Setup::Global => common::TestServer::start(),
-        Setup::AcrossLeaf => common::TestServer::with(move |o| {
+        Setup::AcrossLeaf | Setup::QueuesAcrossLeaf => common::TestServer::with(move |o| {
             o.leafnodes = Some(natrium::options::LeafOptions {
                 host: "127.0.0.1".into(),
                 port: Some(leaf_port),
@@ -98,7 +101,8 @@ fn measure(setup: Setup, size: usize, per_batch: usize, batches: usize) -> f64 {
             common::TestServer::with(move |o| *o = opts)
         }
     };
-    let leaf = matches!(setup, Setup::AcrossLeaf).then(|| {
+    let across = matches!(setup, Setup::AcrossLeaf | Setup::QueuesAcrossLeaf);
+    let leaf = across.then(|| {
         common::TestServer::with(move |o| {
             o.leafnodes = Some(natrium::options::LeafOptions {
                 remotes: vec![natrium::options::LeafRemote {
@@ -111,7 +115,7 @@ fn measure(setup: Setup, size: usize, per_batch: usize, batches: usize) -> f64 {
     });
     let pub_server = leaf.as_ref().unwrap_or(&server);
     let (pub_login, sub_login, sub_subject): (&[u8], &[u8], &str) = match setup {
-        Setup::Global | Setup::AcrossLeaf => {
+        Setup::Global | Setup::AcrossLeaf | Setup::QueuesAcrossLeaf => {
             (b"{\"verbose\":false}", b"{\"verbose\":false}", "alloc.test")
         }
         Setup::OneAccount => (
@@ -126,11 +130,15 @@ fn measure(setup: Setup, size: usize, per_batch: usize, batches: usize) -> f64 {
         ),
     };
     let mut subs = Vec::new();
-    for _ in 0..2 {
+    for i in 0..2 {
         let mut r = server.raw();
         let mut login = b"CONNECT ".to_vec();
         login.extend_from_slice(sub_login);
-        login.extend_from_slice(format!("\r\nSUB {sub_subject} 1\r\n").as_bytes());
+        let queue = match setup {
+            Setup::QueuesAcrossLeaf => format!(" g{i}"),
+            _ => String::new(),
+        };
+        login.extend_from_slice(format!("\r\nSUB {sub_subject}{queue} 1\r\n").as_bytes());
         r.send(&login);
         assert_eq!(r.flush(), "");
         subs.push(r.sock);
@@ -214,6 +222,7 @@ fn accounts_imports_and_leaf_links_do_not_allocate_per_message() {
         (Setup::OneAccount, "one account"),
         (Setup::StreamImport, "stream import"),
         (Setup::AcrossLeaf, "across a leaf link"),
+        (Setup::QueuesAcrossLeaf, "queue groups across a leaf link"),
     ] {
         let per_msg = measure(setup, 128, 100, 100);
         eprintln!("{name}: {per_msg:.4} allocations per message");

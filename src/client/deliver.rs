@@ -17,7 +17,7 @@ use crate::account::{Account, Route, SysMsg, SysRequest};
 use crate::conn::outbound::Appended;
 use crate::conn::{ConnShared, Delivery, Kind, SubRef};
 use crate::protocol::encode;
-use crate::protocol::PubArgs;
+use crate::protocol::{PubArgs, QueueNames};
 use crate::rand::XorShift64;
 use crate::state::ServerState;
 use crate::sublist::MatchResult;
@@ -29,7 +29,7 @@ pub struct Message<'a> {
     pub args: &'a PubArgs,
     /// From a leaf link: the queue groups (ranges into `frame`) the sender
     /// chose us for; only those get it (none: no queue group does).
-    pub queue_filter: Option<&'a [Range<usize>]>,
+    pub queue_filter: Option<Range<usize>>,
     /// Set when an import renamed the subject (instead of `args.subject`).
     subject: Option<&'a [u8]>,
     /// Set when an import replaced the reply (empty: none).
@@ -48,8 +48,8 @@ impl<'a> Message<'a> {
     }
 
     /// Only the queue groups named by these ranges of the frame get it.
-    pub fn with_queue_filter(mut self, queues: &'a [Range<usize>]) -> Self {
-        self.queue_filter = Some(queues);
+    pub fn with_queue_filter(mut self, queues: &QueueNames) -> Self {
+        self.queue_filter = Some(queues.0.clone());
         self
     }
 
@@ -75,9 +75,11 @@ impl<'a> Message<'a> {
     }
 
     fn wants_group(&self, name: &[u8]) -> bool {
-        match self.queue_filter {
+        match &self.queue_filter {
             None => true,
-            Some(f) => f.iter().any(|r| self.frame.get(r.clone()) == Some(name)),
+            Some(r) => QueueNames(r.clone())
+                .ranges(self.frame)
+                .any(|q| self.frame.get(q) == Some(name)),
         }
     }
 
@@ -113,7 +115,10 @@ pub struct Fanout {
     /// parsed (each subscriber queue taking it is marked; `conn::sample`).
     pub sample: Option<std::time::Instant>,
     /// Leaf links this message goes to, and the queue groups each serves.
-    leaf_targets: Vec<(SubRef, Vec<Bytes>)>,
+    leaf_targets: Vec<SubRef>,
+    /// The queue groups each target serves: (index into `leaf_targets`,
+    /// group name). Kept apart so that no list is allocated per message.
+    leaf_queues: Vec<(usize, Bytes)>,
     /// Buffers for subjects mapped by imports, reused (one per hop in use):
     /// a stream import costs no allocation per message once warm.
     mapped: Vec<Vec<u8>>,
@@ -139,6 +144,7 @@ impl Fanout {
             rng: XorShift64::new(seed),
             sample: None,
             leaf_targets: Vec::new(),
+            leaf_queues: Vec::new(),
             mapped: Vec::new(),
         }
     }
@@ -303,13 +309,42 @@ impl Fanout {
             }
         }
         let mut targets = std::mem::take(&mut self.leaf_targets);
-        for (sub, queues) in targets.drain(base..) {
-            let qs: Vec<&[u8]> = queues.iter().map(|q| q.as_ref()).collect();
-            if self.deliver_one(srv, &sub, msg, &qs) {
+        let mut queues = std::mem::take(&mut self.leaf_queues);
+        let qbase = queues
+            .iter()
+            .position(|(i, _)| *i >= base)
+            .unwrap_or(queues.len());
+        for (i, sub) in targets.iter().enumerate().skip(base) {
+            // Up to 16 group names on the stack; more (rare) in a list.
+            let names = queues.get(qbase..).unwrap_or_default();
+            let mut few: [&[u8]; 16] = [&[]; 16];
+            let mut n = 0;
+            let mut many: Vec<&[u8]> = Vec::new();
+            for (_, q) in names.iter().filter(|(t, _)| *t == i) {
+                match few.get_mut(n) {
+                    Some(slot) => *slot = q.as_ref(),
+                    None => {
+                        if many.is_empty() {
+                            many.extend_from_slice(&few);
+                        }
+                        many.push(q.as_ref());
+                    }
+                }
+                n += 1;
+            }
+            let qs: &[&[u8]] = if many.is_empty() {
+                few.get(..n).unwrap_or_default()
+            } else {
+                &many
+            };
+            if self.deliver_one(srv, sub, msg, qs) {
                 delivered += 1;
             }
         }
+        targets.truncate(base);
+        queues.truncate(qbase);
         self.leaf_targets = targets;
+        self.leaf_queues = queues;
         delivered
     }
 
@@ -415,14 +450,19 @@ impl Fanout {
     fn add_leaf_target(&mut self, base: usize, sub: &SubRef, queue: Option<&Bytes>) {
         let found = self
             .leaf_targets
-            .iter_mut()
+            .iter()
             .skip(base)
-            .find(|(s, _)| Arc::ptr_eq(&s.0.client, &sub.0.client));
-        match found {
-            Some((_, queues)) => queues.extend(queue.cloned()),
-            None => self
-                .leaf_targets
-                .push((sub.clone(), queue.cloned().into_iter().collect())),
+            .position(|s| Arc::ptr_eq(&s.0.client, &sub.0.client))
+            .map(|p| p + base);
+        let i = match found {
+            Some(i) => i,
+            None => {
+                self.leaf_targets.push(sub.clone());
+                self.leaf_targets.len() - 1
+            }
+        };
+        if let Some(q) = queue {
+            self.leaf_queues.push((i, q.clone()));
         }
     }
 

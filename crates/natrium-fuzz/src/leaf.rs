@@ -27,8 +27,8 @@ fn check(op: &LeafOp, max_payload: usize) {
             frame.get(args.subject.clone()).is_some(),
             "subject outside frame"
         );
-        for r in args.reply.iter().chain(queues) {
-            assert!(frame.get(r.clone()).is_some(), "range outside frame");
+        for r in args.reply.iter().cloned().chain(queues.ranges(frame)) {
+            assert!(frame.get(r).is_some(), "range outside frame");
         }
     }
 }

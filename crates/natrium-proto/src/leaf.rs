@@ -76,8 +76,40 @@ pub enum LeafOp {
     Msg {
         frame: Bytes,
         args: PubArgs,
-        queues: Vec<Range<usize>>,
+        queues: QueueNames,
     },
+}
+
+/// The queue-group names of an `LMSG`: the one range of its frame that holds
+/// them, separated by spaces or tabs, so that no list is allocated per
+/// message (empty: no group).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueNames(pub Range<usize>);
+
+impl QueueNames {
+    /// No group named: only plain subscribers may take the message.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Each name's range in `frame`.
+    pub fn ranges<'a>(&self, frame: &'a [u8]) -> impl Iterator<Item = Range<usize>> + 'a {
+        let start = self.0.start;
+        let text = frame.get(self.0.clone()).unwrap_or_default();
+        let mut at = 0usize;
+        std::iter::from_fn(move || {
+            let rest = text.get(at..)?;
+            let skip = rest.iter().position(|b| *b != b' ' && *b != b'\t')?;
+            let len = rest
+                .get(skip..)?
+                .iter()
+                .position(|b| *b == b' ' || *b == b'\t')
+                .unwrap_or(rest.len() - skip);
+            let r = start + at + skip..start + at + skip + len;
+            at += skip + len;
+            Some(r)
+        })
+    }
 }
 
 /// The per-link parser: limits only; input stays in the caller's buffer until
@@ -224,7 +256,7 @@ impl LeafParser {
         line: &[u8],
         rest: usize,
         hdr: bool,
-    ) -> Result<(PubArgs, Vec<Range<usize>>), LeafError> {
+    ) -> Result<(PubArgs, QueueNames), LeafError> {
         let mut a: [Range<usize>; MAX_ARGS] = std::array::from_fn(|_| 0..0);
         let n = split_args(line, rest, &mut a);
         let listed = || {
@@ -244,7 +276,12 @@ impl LeafParser {
             });
         }
         let mut reply = None;
-        let mut queues = Vec::new();
+        let mut queues = QueueNames::default();
+        // From the first listed name to the end of the last one.
+        let span = |names: &[Range<usize>]| match (names.first(), names.last()) {
+            (Some(f), Some(l)) => QueueNames(f.start..l.end),
+            _ => QueueNames::default(),
+        };
         let arg = |i: usize| a.get(i).cloned().unwrap_or(0..0);
         // Between the subject and the sizes: a reply, or `+ reply queues…`
         // or `| queues…`.
@@ -256,9 +293,9 @@ impl LeafParser {
             match ind {
                 b"+" => {
                     reply = Some(arg(2));
-                    queues.extend(middle.iter().skip(2).cloned());
+                    queues = span(middle.get(2..).unwrap_or_default());
                 }
-                b"|" => queues.extend(middle.iter().skip(1).cloned()),
+                b"|" => queues = span(middle.get(1..).unwrap_or_default()),
                 _ => {
                     return Err(LeafError::BadReplyIndicator(
                         String::from_utf8_lossy(ind).into_owned(),

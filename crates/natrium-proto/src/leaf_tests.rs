@@ -33,7 +33,7 @@ fn show(op: &LeafOp) -> String {
             args,
             queues,
         } => {
-            let qs: Vec<String> = queues.iter().map(|q| s(frame, q)).collect();
+            let qs: Vec<String> = queues.ranges(frame).map(|q| s(frame, &q)).collect();
             format!(
                 "MSG {} reply={:?} q={:?} hdr={:?} payload={:?}",
                 s(frame, &args.subject),

@@ -19,5 +19,5 @@ pub mod server_ops;
 pub use connect::ConnectInfo;
 pub use errors::ProtocolError;
 pub use info::ServerInfo;
-pub use leaf::{LeafError, LeafOp, LeafParser};
+pub use leaf::{LeafError, LeafOp, LeafParser, QueueNames};
 pub use parser::{Op, Parser, PubArgs};
