@@ -42,6 +42,17 @@ pub enum ShareKind {
     Service,
 }
 
+impl ShareKind {
+    /// The config key naming it (`stream` / `service`), as in nats-server's
+    /// messages and `/accountz`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShareKind::Stream => "stream",
+            ShareKind::Service => "service",
+        }
+    }
+}
+
 /// How many responses a service import's reply mapping lets through.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ResponseType {
@@ -79,6 +90,19 @@ pub struct ImportConfig {
     pub prefix: Option<String>,
     /// Where it was configured (`file:line:col`), for errors found later.
     pub origin: String,
+}
+
+impl ImportConfig {
+    /// The subject as clients of the importing account see it: a stream
+    /// arrives on `prefix.subject`, else on `to`, else on `subject`; a
+    /// service is published to on `to`, else on `subject`.
+    pub fn local_subject(&self) -> String {
+        match (&self.prefix, &self.to) {
+            (Some(p), _) => format!("{}.{}", p.trim_end_matches('.'), self.subject),
+            (None, Some(t)) => t.clone(),
+            (None, None) => self.subject.clone(),
+        }
+    }
 }
 
 /// One `accounts { NAME { ... } }` entry (its users are in `Options::users`).

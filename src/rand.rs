@@ -16,6 +16,18 @@ pub fn os_fill(buf: &mut [u8]) -> Result<(), RandError> {
     getrandom::getrandom(buf).map_err(|e| RandError(e.to_string()))
 }
 
+/// The base32 alphabet of server ids and reply tags (nats-server's nkey-like ids).
+pub const BASE32: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/// Random bytes as text over `alphabet` (one character per byte, `byte %
+/// alphabet.len()`): ids, tags and event ids built from `os_fill` output.
+pub fn text(raw: &[u8], alphabet: &[u8]) -> String {
+    raw.iter()
+        .filter_map(|b| alphabet.get(usize::from(*b) % alphabet.len().max(1)))
+        .map(|c| char::from(*c))
+        .collect()
+}
+
 /// xorshift64: one word of state, three shifts per draw. For spreading choices
 /// (which queue member starts), never for secrets.
 #[derive(Debug, Clone)]

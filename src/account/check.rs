@@ -9,23 +9,17 @@ use std::collections::HashMap;
 
 use super::mapping::{mapping_error, SubjectMap};
 use super::AccountError;
+use crate::auth::{intersects, is_subset};
 use crate::options::{
     AccountConfig, ImportConfig, Options, ShareKind, DEFAULT_SYSTEM_ACCOUNT, GLOBAL_ACCOUNT,
 };
-use crate::subject::{collide, is_subset, validate_subscribe};
+use crate::subject::validate_subscribe;
 
 /// How deep a cycle search goes, as nats-server's `MaxAccountCycleSearchDepth`.
 const MAX_DEPTH: usize = 1024;
 /// How many accounts one cycle search may visit in all (each diamond in the
 /// import graph doubles the paths to walk).
 const MAX_STEPS: usize = 100_000;
-
-fn kind_name(k: ShareKind) -> &'static str {
-    match k {
-        ShareKind::Stream => "stream",
-        ShareKind::Service => "service",
-    }
-}
 
 fn invalid(origin: &str, message: String) -> AccountError {
     AccountError::Invalid {
@@ -38,19 +32,10 @@ fn find<'a>(opts: &'a Options, name: &str) -> Option<&'a AccountConfig> {
     opts.accounts.iter().find(|a| a.name == name)
 }
 
-/// The import's subject as clients of the importing account see it.
-pub(super) fn local_subject(i: &ImportConfig) -> String {
-    match (&i.prefix, &i.to) {
-        (Some(p), _) => format!("{}.{}", p.trim_end_matches('.'), i.subject),
-        (None, Some(t)) => t.clone(),
-        (None, None) => i.subject.clone(),
-    }
-}
-
 /// The mapping an import applies: stream imports from the exporter's subject
 /// to the local one, service imports from the local subject to the exporter's.
 pub(super) fn import_map(i: &ImportConfig) -> Result<SubjectMap, AccountError> {
-    let kind = kind_name(i.kind);
+    let kind = i.kind.as_str();
     let made = match (i.kind, &i.prefix, &i.to) {
         (ShareKind::Stream, Some(p), _) => SubjectMap::prefix(p),
         (ShareKind::Stream, None, Some(t)) => SubjectMap::template(&i.subject, t),
@@ -73,7 +58,7 @@ pub fn check(opts: &Options) -> Result<(), AccountError> {
     }
     for acc in &opts.accounts {
         for e in &acc.exports {
-            let kind = kind_name(e.kind);
+            let kind = e.kind.as_str();
             if validate_subscribe(e.subject.as_bytes()).is_err() {
                 return Err(invalid(
                     &acc.origin,
@@ -108,7 +93,7 @@ pub fn check(opts: &Options) -> Result<(), AccountError> {
                     Search::new(&index, &acc.name).service(&i.account, &i.subject)
                 }
                 ShareKind::Stream => {
-                    let local = local_subject(i);
+                    let local = i.local_subject();
                     let found = Search::new(&index, &acc.name).stream(&i.account, &local);
                     if found == Found::Nothing {
                         Search::new(&index, &acc.name).stream(&i.account, &i.subject)
@@ -126,7 +111,7 @@ pub fn check(opts: &Options) -> Result<(), AccountError> {
                 &i.origin,
                 format!(
                     "Error adding {} import {:?}: {why}",
-                    kind_name(i.kind),
+                    i.kind.as_str(),
                     i.subject
                 ),
             ));
@@ -154,8 +139,8 @@ fn check_duplicates(acc: &AccountConfig) -> Result<(), AccountError> {
                 }
             }
             ShareKind::Service => {
-                let local = local_subject(i);
-                if let Some(dup) = same.find(|e| local_subject(e) == local) {
+                let local = i.local_subject();
+                if let Some(dup) = same.find(|e| e.local_subject() == local) {
                     return Err(invalid(
                         &i.origin,
                         format!(
@@ -172,7 +157,7 @@ fn check_duplicates(acc: &AccountConfig) -> Result<(), AccountError> {
 }
 
 fn check_import(opts: &Options, acc: &AccountConfig, i: &ImportConfig) -> Result<(), AccountError> {
-    let kind = kind_name(i.kind);
+    let kind = i.kind.as_str();
     let Some(exporter) = find(opts, &i.account) else {
         return Err(invalid(
             &i.origin,
@@ -180,7 +165,7 @@ fn check_import(opts: &Options, acc: &AccountConfig, i: &ImportConfig) -> Result
         ));
     };
     if validate_subscribe(i.subject.as_bytes()).is_err()
-        || validate_subscribe(local_subject(i).as_bytes()).is_err()
+        || validate_subscribe(i.local_subject().as_bytes()).is_err()
     {
         return Err(invalid(
             &i.origin,
@@ -274,8 +259,8 @@ impl<'a> Search<'a> {
             return Found::Nothing;
         };
         for si in acc.imports.iter().filter(|i| i.kind == ShareKind::Service) {
-            let to = local_subject(si);
-            if !collide(from.as_bytes(), to.as_bytes()) {
+            let to = si.local_subject();
+            if !intersects(from.as_bytes(), to.as_bytes()) {
                 continue;
             }
             if self.path.contains_key(si.account.as_str()) {
@@ -313,8 +298,8 @@ impl<'a> Search<'a> {
             return Found::Nothing;
         }
         for si in acc.imports.iter().filter(|i| i.kind == ShareKind::Stream) {
-            let local = local_subject(si);
-            if !collide(to.as_bytes(), local.as_bytes()) {
+            let local = si.local_subject();
+            if !intersects(to.as_bytes(), local.as_bytes()) {
                 continue;
             }
             if self.path.contains_key(si.account.as_str()) {

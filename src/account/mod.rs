@@ -96,10 +96,7 @@ impl Account {
         let mut raw = [0u8; 6];
         // A fixed tag only costs uniqueness across servers, never safety.
         let _ = crate::rand::os_fill(&mut raw);
-        let reply_tag = raw
-            .iter()
-            .map(|b| char::from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[usize::from(b % 32)]))
-            .collect();
+        let reply_tag = crate::rand::text(&raw, crate::rand::BASE32);
         Account {
             name: name.into(),
             sublist: Sublist::new(),

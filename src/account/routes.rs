@@ -13,11 +13,11 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 
-use super::check::{import_map, local_subject};
+use super::check::import_map;
 use super::{Account, AccountError, SubjectMap};
+use crate::auth::is_subset;
 use crate::conn::{ConnShared, SubRef, Subscription};
 use crate::options::{Options, ResponseType, ShareKind};
-use crate::subject::is_subset;
 use crate::sync::Mutex;
 
 /// What the system account answers (`$SYS.REQ.SERVER.…`), as nats-server.
@@ -259,7 +259,7 @@ impl RouteTable {
                             .unwrap_or_default();
                         planned.push((
                             importer.clone(),
-                            local_subject(i),
+                            i.local_subject(),
                             Route::Service {
                                 from: importer.clone(),
                                 to: exporter.clone(),

@@ -1,4 +1,5 @@
-//! Pure subject-set relations that permissions need beyond plain matching
+//! Pure subject-set relations that permissions (and the account import
+//! checks) need beyond plain matching
 //! ([`crate::subject::subject_matches`] answers "does this pattern match this
 //! literal subject"): is one wildcard subject a subset of another, do two
 //! overlap, does a queue name fit a queue pattern. No state, no allocation.
@@ -124,5 +125,74 @@ mod tests {
         assert!(queue_matches(b"v1.*", b"v1.*"));
         assert!(!queue_matches(b"v2.a", b"v1.*"));
         assert!(queue_matches(b"v1.a.b", b"v1.>"));
+    }
+
+    /// Every literal subject of up to five tokens over {a, b, c}: a bounded
+    /// model of "the subjects a pattern matches" (patterns here have at most
+    /// three tokens, so `>` is witnessed by tails of one and two tokens).
+    fn literals() -> Vec<Vec<u8>> {
+        let mut all: Vec<Vec<u8>> = vec![];
+        let mut layer: Vec<Vec<u8>> = vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()];
+        for _ in 0..5 {
+            all.extend(layer.iter().cloned());
+            let mut next = Vec::new();
+            for s in &layer {
+                for t in [b"a", b"b", b"c"] {
+                    let mut n = s.clone();
+                    n.push(b'.');
+                    n.extend_from_slice(t);
+                    next.push(n);
+                }
+            }
+            layer = next;
+        }
+        all
+    }
+
+    fn pattern() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        proptest::collection::vec(prop_oneof![Just("a"), Just("b"), Just("*")], 0..3)
+            .prop_flat_map(|head| {
+                (
+                    Just(head),
+                    prop_oneof![Just("a"), Just("b"), Just("*"), Just(">")],
+                )
+            })
+            .prop_map(|(head, last)| {
+                let mut toks = head;
+                toks.push(last);
+                toks.join(".").into_bytes()
+            })
+    }
+
+    proptest::proptest! {
+        /// `is_subset` and `intersects` (permissions, account import checks)
+        /// agree with the bounded model of what each pattern matches.
+        #[test]
+        fn subset_and_intersects_match_the_model(inner in pattern(), outer in pattern()) {
+            let lits = literals();
+            let m = |p: &[u8], l: &[u8]| crate::subject::subject_matches(p, l);
+            let subset = lits.iter().all(|l| !m(&inner, l) || m(&outer, l));
+            let meet = lits.iter().any(|l| m(&inner, l) && m(&outer, l));
+            proptest::prop_assert_eq!(is_subset(&inner, &outer), subset);
+            proptest::prop_assert_eq!(intersects(&inner, &outer), meet);
+        }
+    }
+
+    #[test]
+    fn subsets_and_collisions() {
+        assert!(is_subset(b"foo.bar", b"foo.>"));
+        assert!(is_subset(b"foo.*", b"foo.>"));
+        assert!(is_subset(b"foo.>", b"foo.>"));
+        assert!(is_subset(b"foo.bar", b"foo.*"));
+        assert!(!is_subset(b">", b"foo.>"));
+        assert!(!is_subset(b"foo.>", b"foo.*"));
+        assert!(!is_subset(b"foo", b"foo.>"));
+        assert!(!is_subset(b"foo.*", b"foo.bar"));
+        assert!(intersects(b"foo.*", b"*.bar"));
+        assert!(intersects(b">", b"a.b"));
+        assert!(intersects(b"a.>", b"a.b.c"));
+        assert!(!intersects(b"a.b", b"a.c"));
+        assert!(!intersects(b"a.*", b"a.b.c"));
     }
 }

@@ -181,13 +181,6 @@ fn kind_of(key: &str) -> ShareKind {
     }
 }
 
-fn kind_name(k: ShareKind) -> &'static str {
-    match k {
-        ShareKind::Stream => "stream",
-        ShareKind::Service => "service",
-    }
-}
-
 /// `{ stream: "subj" | service: "subj", accounts: [..], response_type: .. }`.
 fn export(n: &Node, warnings: &mut Vec<String>) -> Result<ExportConfig> {
     let m = entry_map(n, "exports", "a map with a stream or service entry")?;
@@ -205,7 +198,7 @@ fn export(n: &Node, warnings: &mut Vec<String>) -> Result<ExportConfig> {
                             &a.node.pos,
                             format!(
                                 "Detected {k} {subject:?} but already saw a {}",
-                                kind_name(*seen)
+                                seen.as_str()
                             ),
                         ));
                     }
@@ -279,7 +272,7 @@ fn import(n: &Node, warnings: &mut Vec<String>) -> Result<ImportConfig> {
                 if let Some((seen, _, _)) = &source {
                     return Err(at(
                         &a.node.pos,
-                        format!("Detected {k} but already saw a {}", kind_name(*seen)),
+                        format!("Detected {k} but already saw a {}", seen.as_str()),
                     ));
                 }
                 let (mut account, mut subject) = (None, None);

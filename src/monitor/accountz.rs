@@ -302,19 +302,12 @@ fn account_info(s: &ServerState, acc: &Arc<Account>) -> AccountInfo {
     }
 }
 
-fn kind_name(k: ShareKind) -> &'static str {
-    match k {
-        ShareKind::Stream => "stream",
-        ShareKind::Service => "service",
-    }
-}
-
 fn ext_export(e: &ExportConfig) -> ExtExport {
     let mut approved = e.accounts.clone().unwrap_or_default();
     approved.sort();
     ExtExport {
         subject: e.subject.clone(),
-        kind: kind_name(e.kind),
+        kind: e.kind.as_str(),
         response_type: (e.kind == ShareKind::Service).then_some(match e.response {
             ResponseType::Singleton => "Singleton",
             ResponseType::Stream => "Stream",
@@ -324,15 +317,10 @@ fn ext_export(e: &ExportConfig) -> ExtExport {
     }
 }
 
-/// The local subject as the account routes install it: a stream import
-/// arrives on `prefix.subject`, else on `to`, else on `subject`; a service
-/// import is published to on `to`, else on `subject`.
+/// An import as `/accountz` shows it, with the local subject the account
+/// routes install it on.
 fn ext_import(i: &ImportConfig) -> ExtImport {
-    let local = match (&i.prefix, &i.to) {
-        (Some(p), _) => format!("{}.{}", p.trim_end_matches('.'), i.subject),
-        (None, Some(to)) => to.clone(),
-        (None, None) => i.subject.clone(),
-    };
+    let local = i.local_subject();
     ExtImport {
         subject: i.subject.clone(),
         account: i.account.clone(),
@@ -341,7 +329,7 @@ fn ext_import(i: &ImportConfig) -> ExtImport {
             ShareKind::Stream => String::new(),
         },
         local_subject: local,
-        kind: kind_name(i.kind),
+        kind: i.kind.as_str(),
         invalid: false,
         share: false,
         tracking: false,

@@ -272,7 +272,7 @@ fn accounts(out: &mut String, mon: &Monitor, server_id: &str) {
         ),
         (
             "slow_consumers",
-            "Slow consumer cuts among the account's remembered closed connections",
+            "Connections of the account cut as slow consumers",
             |t| t.slow_consumers,
         ),
     ];

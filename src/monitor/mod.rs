@@ -96,6 +96,18 @@ pub(crate) struct Monitor {
 }
 
 impl Monitor {
+    /// Fresh bookkeeping over `server` (the HTTP routes' and the system
+    /// account task's each).
+    fn new(server: Arc<ServerState>, http_addr: Option<SocketAddr>) -> Monitor {
+        Monitor {
+            server,
+            http_addr,
+            cpu: varz::CpuSampler::default(),
+            req_counts: Default::default(),
+            dashboard: dashboard::Dashboard::default(),
+        }
+    }
+
     fn count(&self, path: &str) {
         if let Some(i) = COUNTED_PATHS.iter().position(|p| *p == path) {
             self.req_counts[i].fetch_add(1, Ordering::Relaxed);
@@ -121,13 +133,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
 }
 
 fn router_at(server: Arc<ServerState>, http_addr: Option<SocketAddr>) -> Router {
-    let mon = Arc::new(Monitor {
-        server,
-        http_addr,
-        cpu: varz::CpuSampler::default(),
-        req_counts: Default::default(),
-        dashboard: dashboard::Dashboard::default(),
-    });
+    let mon = Arc::new(Monitor::new(server, http_addr));
     dashboard::Dashboard::start(&mon);
     Router::new()
         .route("/", get(index))

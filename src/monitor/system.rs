@@ -108,13 +108,7 @@ pub fn start(state: &Arc<ServerState>) {
         };
         accounts.add_fixed_route(&sys, &subject, route);
     }
-    let mon = Monitor {
-        server: state.clone(),
-        http_addr: None,
-        cpu: varz::CpuSampler::default(),
-        req_counts: Default::default(),
-        dashboard: super::dashboard::Dashboard::default(),
-    };
+    let mon = Monitor::new(state.clone(), None);
     tokio::spawn(run(mon, rx));
 }
 
@@ -538,9 +532,7 @@ fn event_id() -> String {
         let n = N.fetch_add(1, Ordering::Relaxed).to_le_bytes();
         raw[..8].copy_from_slice(&n);
     }
-    raw.iter()
-        .map(|b| char::from(DIGITS[usize::from(*b) % DIGITS.len()]))
-        .collect()
+    crate::rand::text(&raw, DIGITS)
 }
 
 #[cfg(test)]

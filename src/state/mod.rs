@@ -465,11 +465,7 @@ fn warn_plaintext(auth: &Authenticator) {
 /// 56 characters from [A-Z2-7] starting with `N`, like an nkey public key:
 /// from the OS random source (server ids must not collide across processes).
 fn make_server_id() -> Result<String, crate::rand::RandError> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let mut raw = [0u8; 55];
     crate::rand::os_fill(&mut raw)?;
-    let mut id = String::with_capacity(56);
-    id.push('N');
-    id.extend(raw.iter().map(|b| ALPHABET[usize::from(b % 32)] as char));
-    Ok(id)
+    Ok(format!("N{}", crate::rand::text(&raw, crate::rand::BASE32)))
 }

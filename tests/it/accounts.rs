@@ -13,18 +13,21 @@ use crate::common::TestServer;
 
 const WAIT: Duration = Duration::from_secs(5);
 
-fn options(conf: &str) -> Options {
+/// Options from NATS config text (relative paths from the temp directory).
+pub(crate) fn options(conf: &str) -> Options {
     let dir = std::env::temp_dir();
     let (opts, _warnings) = natrium::config::parse_str(conf, &dir).expect("config");
     opts
 }
 
-fn server(conf: &str) -> TestServer {
+/// A server started from NATS config text.
+pub(crate) fn server(conf: &str) -> TestServer {
     let opts = options(conf);
     TestServer::with(move |o| *o = opts)
 }
 
-async fn login(srv: &TestServer, user: &str) -> async_nats::Client {
+/// Signs in as `user`, whose password is its name (the tests' convention).
+pub(crate) async fn login(srv: &TestServer, user: &str) -> async_nats::Client {
     ConnectOptions::with_user_and_password(user.into(), user.into())
         .connection_timeout(WAIT)
         .connect(srv.url())
@@ -32,7 +35,8 @@ async fn login(srv: &TestServer, user: &str) -> async_nats::Client {
         .expect("connect")
 }
 
-async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {
+/// The next message, within 5 s.
+pub(crate) async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {
     tokio::time::timeout(WAIT, sub.next())
         .await
         .expect("no message within 5 s")

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use natrium::options::{LeafOptions, LeafUser};
 
+use crate::accounts::login;
 use crate::common::TestServer;
 use crate::leaf_support::*;
 
@@ -19,13 +20,6 @@ accounts {
       imports = [ { stream: { account: A, subject: "feed.>" }, prefix: "a" } ] }
 }
 "#;
-
-async fn login(srv: &TestServer, user: &str) -> async_nats::Client {
-    async_nats::ConnectOptions::with_user_and_password(user.into(), user.into())
-        .connect(srv.url())
-        .await
-        .expect("connect")
-}
 
 async fn silent(sub: &mut async_nats::Subscriber) {
     let r = tokio::time::timeout(Duration::from_millis(400), sub.next()).await;

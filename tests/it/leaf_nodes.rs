@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::StreamExt;
 
+use crate::common::TestServer;
 use crate::leaf_support::*;
 
 #[tokio::test]
@@ -268,13 +269,14 @@ async fn leaf_credentials_refused_then_accepted() {
     until_crossed(&h, &mut ls, "auth.ok").await;
 }
 
-#[tokio::test]
-async fn leaf_client_uses_the_hubs_jetstream() {
-    use async_nats::jetstream::{self, consumer::pull, stream};
+/// A nats-server hub with JetStream (`extra` inside its `jetstream` block)
+/// and natrium as its leaf, linked; `None` without a reference binary. The
+/// store directory lives as long as the returned guard (dropped last).
+fn jetstream_hub_and_leaf(extra: &str) -> Option<(tempdir::Dir, Reference, TestServer)> {
     let lp = free_port();
     let store = tempdir::Dir::new();
     let js_conf = format!(
-        "\njetstream {{ store_dir: {:?} }}",
+        "\njetstream {{ store_dir: {:?}{extra} }}",
         store.0.display().to_string()
     );
     let Some(hub) = Reference::start(
@@ -282,10 +284,19 @@ async fn leaf_client_uses_the_hubs_jetstream() {
         &format!("leafnodes {{\n port: {lp}\n}}{js_conf}"),
     ) else {
         eprintln!("nats-server not installed: leaf node test skipped");
-        return;
+        return None;
     };
     let leaf = leaf_of(&[format!("nats-leaf://127.0.0.1:{lp}")], |_| {});
     wait_links(&leaf, 1);
+    Some((store, hub, leaf))
+}
+
+#[tokio::test]
+async fn leaf_client_uses_the_hubs_jetstream() {
+    use async_nats::jetstream::{self, consumer::pull, stream};
+    let Some((_store, hub, leaf)) = jetstream_hub_and_leaf("") else {
+        return;
+    };
     leaf.wait_for_interest(b"$JS.API.INFO");
     let l = connect(&leaf.url()).await;
     let js = jetstream::new(l.clone());
@@ -472,21 +483,9 @@ async fn natrium_restarted_rejoins_the_hub() {
 #[tokio::test]
 async fn leaf_client_uses_the_hubs_jetstream_domain() {
     use async_nats::jetstream::{self, stream};
-    let lp = free_port();
-    let store = tempdir::Dir::new();
-    let js_conf = format!(
-        "\njetstream {{ store_dir: {:?}, domain: hub }}",
-        store.0.display().to_string()
-    );
-    let Some(_hub) = Reference::start(
-        free_port(),
-        &format!("leafnodes {{\n port: {lp}\n}}{js_conf}"),
-    ) else {
-        eprintln!("nats-server not installed: leaf node test skipped");
+    let Some((_store, _hub, leaf)) = jetstream_hub_and_leaf(", domain: hub") else {
         return;
     };
-    let leaf = leaf_of(&[format!("nats-leaf://127.0.0.1:{lp}")], |_| {});
-    wait_links(&leaf, 1);
     leaf.wait_for_interest(b"$JS.hub.API.INFO");
     let l = connect(&leaf.url()).await;
     let js = jetstream::with_domain(l, "hub");

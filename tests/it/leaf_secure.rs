@@ -104,6 +104,17 @@ fn natrium_hub(lp: u16, f: impl FnOnce(&mut LeafOptions)) -> TestServer {
     TestServer::with(move |o| o.leafnodes = Some(lo))
 }
 
+/// A nats-server leaf with `conf`, once its link to `hub` is up; `None`
+/// (the test skips) without a reference binary.
+fn nats_server_leaf(hub: &TestServer, conf: &str) -> Option<Reference> {
+    let Some(leaf) = Reference::start(free_port(), conf) else {
+        eprintln!("nats-server not installed: leaf node test skipped");
+        return None;
+    };
+    wait_links(hub, 1);
+    Some(leaf)
+}
+
 /// Messages cross the link both ways: `a` and `b` are clients of its ends.
 async fn both_ways(a: &async_nats::Client, b: &async_nats::Client, tag: &str) {
     let mut on_b = b.subscribe(format!("{tag}.to.b")).await.expect("sub");
@@ -151,11 +162,9 @@ async fn nats_server_leaf_over_mutual_tls_to_natrium_hub() {
         "leafnodes {{ remotes = [ {{ url: \"nats-leaf://127.0.0.1:{lp}\", {} }} ] }}",
         pki.conf("cli")
     );
-    let Some(leaf) = Reference::start(free_port(), &conf) else {
-        eprintln!("nats-server not installed: leaf node test skipped");
+    let Some(leaf) = nats_server_leaf(&hub, &conf) else {
         return;
     };
-    wait_links(&hub, 1);
     let h = connect(&hub.url()).await;
     let l = connect(&leaf.url()).await;
     both_ways(&h, &l, "rtls").await;
@@ -228,11 +237,9 @@ async fn nats_server_leaf_nkey_to_natrium_hub() {
         "leafnodes {{ remotes = [ {{ url: \"nats-leaf://127.0.0.1:{lp}\", nkey: {:?} }} ] }}",
         user.seed().expect("seed")
     );
-    let Some(leaf) = Reference::start(free_port(), &conf) else {
-        eprintln!("nats-server not installed: leaf node test skipped");
+    let Some(leaf) = nats_server_leaf(&hub, &conf) else {
         return;
     };
-    wait_links(&hub, 1);
     let h = connect(&hub.url()).await;
     let l = connect(&leaf.url()).await;
     both_ways(&h, &l, "rnk").await;
@@ -544,11 +551,9 @@ async fn natrium_hub_without_leaf_authorization_takes_client_users_and_their_acc
         "leafnodes {{ remotes = [ {{ url: \"nats-leaf://127.0.0.1:{lp}\", nkey: {:?} }} ] }}",
         leaf_key.seed().expect("seed")
     );
-    let Some(leaf) = Reference::start(free_port(), &conf) else {
-        eprintln!("nats-server not installed: leaf node test skipped");
+    let Some(leaf) = nats_server_leaf(&hub, &conf) else {
         return;
     };
-    wait_links(&hub, 1);
     let as_user = |u: &str| {
         async_nats::ConnectOptions::with_user_and_password(u.into(), u.into()).connect(hub.url())
     };

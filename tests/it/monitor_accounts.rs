@@ -7,10 +7,10 @@
 
 use std::time::Duration;
 
-use async_nats::ConnectOptions;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
+use crate::accounts::{login, next, server};
 use crate::common::TestServer;
 use crate::monitor_util::{assert_rfc3339, eventually, Monitor};
 
@@ -19,8 +19,6 @@ use crate::monitor_util::{assert_rfc3339, eventually, Monitor};
 /// `$SYS.REQ.SERVER.PING.CONNZ`, `$SYS.REQ.USER.INFO`), as nats-server.
 const SYSTEM_IMPORTS: u64 = 4;
 
-const WAIT: Duration = Duration::from_secs(5);
-
 const TWO: &str = r#"
 accounts {
   A { users = [ {user: a, password: a} ] }
@@ -28,33 +26,12 @@ accounts {
 }
 "#;
 
-fn server(conf: &str) -> TestServer {
-    let dir = std::env::temp_dir();
-    let (opts, _warnings) = natrium::config::parse_str(conf, &dir).expect("config");
-    TestServer::with(move |o| *o = opts)
-}
-
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime")
-}
-
-async fn login(srv: &TestServer, user: &str) -> async_nats::Client {
-    ConnectOptions::with_user_and_password(user.into(), user.into())
-        .connection_timeout(WAIT)
-        .connect(srv.url())
-        .await
-        .expect("connect")
-}
-
-async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {
-    tokio::time::timeout(WAIT, sub.next())
-        .await
-        .expect("no message within 5 s")
-        .expect("subscription ended")
 }
 
 /// A server with one live client in A and one in B, each subscribed to
