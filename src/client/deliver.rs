@@ -14,7 +14,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::account::{Account, Route, SysMsg, SysRequest};
-use crate::conn::outbound::Appended;
+use crate::conn::outbound::{Appended, FlushBufs, Flushed};
 use crate::conn::{ConnShared, Delivery, Kind, SubRef};
 use crate::protocol::encode;
 use crate::protocol::{PubArgs, QueueNames};
@@ -98,10 +98,20 @@ impl<'a> Message<'a> {
 /// bounds what a reload race could still build).
 const MAX_ROUTE_HOPS: usize = 8;
 
+/// How long a publisher spends writing its subscribers' queues itself at the
+/// end of a batch before leaving the rest to their writer tasks (the budget
+/// nats-server's `flushClients` takes; its client read loop no longer flushes
+/// in place and always signals the writer).
+const DIRECT_BUDGET: std::time::Duration = std::time::Duration::from_micros(500);
+
 /// Per-reader fan-out state, reused for every message: the writers to wake at
 /// the end of the batch and a cheap random source for queue groups.
 pub struct Fanout {
+    /// Subscribers that got data in this batch: flushed directly at its end
+    /// (within [`DIRECT_BUDGET`]), their writer tasks woken otherwise.
     wake: Vec<Arc<ConnShared>>,
+    /// The buffers direct flushes swap in and write from.
+    scratch: FlushBufs,
     /// A subscriber whose backlog is over half its bound: the publisher pauses
     /// for it (briefly, bounded) at the end of the batch.
     stall: Option<Arc<ConnShared>>,
@@ -138,6 +148,7 @@ impl Fanout {
     pub fn new(seed: u64) -> Self {
         Fanout {
             wake: Vec::with_capacity(16),
+            scratch: FlushBufs::default(),
             stall: None,
             last: LastMatch::default(),
             batch: 0,
@@ -160,11 +171,27 @@ impl Fanout {
         self.batch = srv.next_batch_id();
     }
 
-    /// Wakes every writer that got something in this batch, once. Returns a
+    /// Writes out what this batch queued: each subscriber's queue directly to
+    /// its socket from this task while that takes no longer than
+    /// [`DIRECT_BUDGET`] in all (no wake-up, no context switch), and wakes the
+    /// writer task of the rest and of any whose socket would block. Returns a
     /// subscriber the publisher should wait for before reading more.
     pub fn end_batch(&mut self) -> Option<Arc<ConnShared>> {
-        for c in self.wake.drain(..) {
-            c.out.wake.notify_one();
+        if !self.wake.is_empty() {
+            let start = std::time::Instant::now();
+            let mut direct = true;
+            for c in self.wake.drain(..) {
+                let flushed = if direct {
+                    let f = c.out.flush_direct(&mut self.scratch);
+                    direct = start.elapsed() < DIRECT_BUDGET;
+                    f
+                } else {
+                    Flushed::Wake
+                };
+                if flushed == Flushed::Wake {
+                    c.out.wake.notify_one();
+                }
+            }
         }
         self.stall.take()
     }

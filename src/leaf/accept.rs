@@ -60,6 +60,7 @@ pub async fn serve_accepted(srv: Arc<ServerState>, stream: TcpStream, addr: Sock
     match lo.tls.clone() {
         None => {
             let (rd, wr) = stream.into_split();
+            let wr = conn.out.plain(wr);
             conn.out.send_now(&info);
             serve(srv, conn, lo, rd, wr, nonce).await;
         }

@@ -338,6 +338,7 @@ impl Server {
             );
         } else {
             let (rd, wr) = stream.into_split();
+            let wr = conn.out.plain(wr);
             let start = ConnStart {
                 nonce,
                 info_sent: false,

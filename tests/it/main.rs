@@ -16,6 +16,7 @@ mod client_async_nats;
 mod config_grammar;
 mod config_options;
 mod dashboard;
+mod delivery_paths;
 mod leaf_accounts;
 mod leaf_hub;
 mod leaf_nodes;

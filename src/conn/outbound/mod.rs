@@ -1,23 +1,33 @@
 //! A connection's outbound side: the bounded queue publishers append to, and
-//! the writer task that drains it with vectored writes.
+//! the two ways it reaches the socket: the publisher's own task writing it
+//! directly when the socket takes it at once (`direct`), and the writer task
+//! that drains it with vectored writes otherwise (`writer`).
 //!
 //! Owns write ordering, the encoding of a delivery for the connection's kind,
 //! the choice between copying a payload and sharing it, the `max_pending`
 //! bound, the write deadline and closing the socket. It must not parse input
 //! or decide who receives a message. The lock on the queue is held only to
-//! append or to swap the queue out, never across a write or an `.await`.
+//! append or to swap the queue out, never across a write or an `.await`;
+//! whoever takes the queue's bytes out to write them holds `busy` (a flag
+//! under the lock) until they are written or handed back in front of the
+//! queue, so two writers never interleave.
 
-use std::io::IoSlice;
+mod direct;
+mod writer;
+
 use std::ops::Range;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
-use bytes::{Buf, Bytes};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use bytes::Bytes;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 
-use super::sample::DELIVERY_LATENCY;
 use super::Kind;
 use crate::sync::{Mutex, MutexGuard};
+
+pub use direct::{FlushBufs, Flushed};
+pub use writer::{run_writer, PlainWrite};
 
 /// Payloads up to this size (with CRLF) are copied next to their MSG line
 /// instead of queued as a shared slice: see docs/PERFORMANCE.md for the measurement.
@@ -133,47 +143,99 @@ pub enum Appended {
     Closed,
 }
 
-/// What is queued for the socket. Publishers write into it under the lock; the
-/// writer swaps the whole of it for its own empty copy, so buffers are reused and
-/// nothing is allocated once they have grown to their working size.
-pub struct OutState {
-    kind: Kind,
+/// Bytes on their way to a socket: inline bytes plus the chunk list that
+/// orders them with shared payloads. The queue holds one set; whoever writes
+/// swaps it for its own empty set, so buffers are reused and nothing is
+/// allocated once they have grown to their working size.
+#[derive(Default)]
+struct Bufs {
     /// Control lines (MSG headers, PONG, -ERR), and the chunk list's inline parts.
     inline: Vec<u8>,
     /// Send order of inline ranges and shared payloads.
     chunks: Vec<Chunk>,
-    /// Bytes queued plus bytes the writer is writing; bounded by `max_pending`.
+    /// When the earliest sampled message in here was parsed (see
+    /// `conn::sample`); its latency is recorded once it is written.
+    sampled_at: Option<Instant>,
+}
+
+impl Bufs {
+    fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    /// Bytes in here (inline and shared).
+    fn len(&self) -> usize {
+        self.inline.len()
+            + self
+                .chunks
+                .iter()
+                .map(|c| match c {
+                    Chunk::Shared(b) => b.len(),
+                    Chunk::Inline { .. } => 0,
+                })
+                .sum::<usize>()
+    }
+
+    fn clear(&mut self) {
+        self.inline.clear();
+        self.chunks.clear();
+    }
+
+    /// Records an inline range `start..end` (already in `inline`) in send
+    /// order, extending the last inline chunk when they touch.
+    fn note_inline(&mut self, start: usize, end: usize) {
+        match self.chunks.last_mut() {
+            Some(Chunk::Inline { end: last_end, .. }) if *last_end == start => *last_end = end,
+            _ => self.chunks.push(Chunk::Inline { start, end }),
+        }
+    }
+}
+
+/// What is queued for the socket. Publishers write into it under the lock;
+/// a writer (the writer task, or a publisher flushing directly) swaps the
+/// bytes out and writes them with the lock released.
+pub struct OutState {
+    kind: Kind,
+    q: Bufs,
+    /// Bytes queued plus bytes being written; bounded by `max_pending`.
     pending: usize,
+    /// A writer holds bytes taken from the queue: nobody else may take or
+    /// write any until it releases them (written, or put back in front).
+    busy: bool,
+    /// The last direct write would have blocked: the writer task drains the
+    /// queue until it is empty, and publishers leave the socket alone.
+    handoff: bool,
+    /// The plain TCP socket publishers may write to directly (`None` for
+    /// TLS and test streams, and once closing).
+    direct: Option<Arc<OwnedWriteHalf>>,
     /// Set once; the writer flushes (unless discarding) and closes.
     closing: Option<CloseReason>,
     /// The last read batch that registered this connection for a wake-up.
     flush_mark: u64,
     out_msgs: u64,
     out_bytes: u64,
-    /// When the earliest sampled message now queued was parsed (see
-    /// `conn::sample`); the writer records its latency once it is written.
-    sampled_at: Option<Instant>,
 }
 
 impl OutState {
     fn new(kind: Kind) -> Self {
         OutState {
             kind,
-            inline: Vec::new(),
-            chunks: Vec::new(),
+            q: Bufs::default(),
             pending: 0,
+            busy: false,
+            handoff: false,
+            direct: None,
             closing: None,
             flush_mark: 0,
             out_msgs: 0,
             out_bytes: 0,
-            sampled_at: None,
         }
     }
 
     /// A sampled message was just queued: its publish→written latency is
     /// measured from `parsed` (the earliest such message per write wins).
     pub fn mark_sample(&mut self, parsed: Instant) {
-        self.sampled_at.get_or_insert(parsed);
+        self.q.sampled_at.get_or_insert(parsed);
     }
 
     /// Messages and payload bytes queued for this connection so far.
@@ -270,20 +332,17 @@ impl OutState {
 
     /// Lets an encoder append to the inline buffer directly (no temporary).
     fn inline_with(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
-        let start = self.inline.len();
-        encode(&mut self.inline);
-        let end = self.inline.len();
+        let start = self.q.inline.len();
+        encode(&mut self.q.inline);
+        let end = self.q.inline.len();
         self.pending += end - start;
-        match self.chunks.last_mut() {
-            Some(Chunk::Inline { end: last_end, .. }) if *last_end == start => *last_end = end,
-            _ => self.chunks.push(Chunk::Inline { start, end }),
-        }
+        self.q.note_inline(start, end);
     }
 
     /// Queues a shared chunk (a payload) after what is already queued.
     fn push_shared(&mut self, chunk: Bytes) {
         self.pending += chunk.len();
-        self.chunks.push(Chunk::Shared(chunk));
+        self.q.chunks.push(Chunk::Shared(chunk));
     }
 
     /// Marks the connection for closing; the first reason wins.
@@ -292,9 +351,11 @@ impl OutState {
             return false;
         }
         self.closing = Some(reason);
+        // Publishers no longer write directly; the writer task flushes (or
+        // not) and shuts the socket with its own handle.
+        self.direct = None;
         if reason.discards_pending() {
-            self.chunks.clear();
-            self.inline.clear();
+            self.q.clear();
         }
         true
     }
@@ -324,6 +385,14 @@ impl Outbound {
             drained: Notify::new(),
             closed: Notify::new(),
         }
+    }
+
+    /// Registers a plain TCP socket for direct writes and returns the
+    /// writer task's handle on the same socket.
+    pub fn plain(&self, wr: OwnedWriteHalf) -> PlainWrite {
+        let sock = Arc::new(wr);
+        self.lock().direct = Some(sock.clone());
+        PlainWrite::new(sock)
     }
 
     /// Locks the queue (poisoning is ignored: see `crate::sync`).
@@ -368,195 +437,5 @@ impl Outbound {
     }
 }
 
-/// Max slices per `writev` (Linux IOV_MAX is 1024).
-const MAX_IOV: usize = 256;
-/// Buffers that grew past this while draining a burst are given back once the
-/// burst is over (see [`Trim`]).
-const KEEP_CAPACITY: usize = 64 * 1024;
-/// Chunk-list entries kept across bursts (32 bytes each).
-const KEEP_CHUNKS: usize = 1024;
-/// Consecutive small writes that end a burst.
-const SMALL_WRITES_TO_TRIM: u32 = 64;
-/// An idle writer holding burst-sized buffers gives them back after this long.
-const IDLE_TRIM: Duration = Duration::from_secs(1);
-
-/// When to give back burst-sized buffers. Shrinking after every large write
-/// (the obvious rule) made a subscriber that stays behind re-grow its buffer on
-/// every write: a `mremap` and fresh zeroed pages for each, about a fifth of the
-/// server's CPU on the 1→4 128 B benchmark. So buffers shrink only once a burst
-/// has clearly ended: after a run of small writes, or after an idle second.
-#[derive(Default)]
-struct Trim {
-    small_writes: u32,
-    /// The buffer last handed back to the shared queue is burst-sized.
-    shared_big: bool,
-}
-
-impl Trim {
-    fn is_big(st: &OutState) -> bool {
-        st.inline.capacity() > KEEP_CAPACITY || st.chunks.capacity() > KEEP_CHUNKS
-    }
-
-    fn shrink(st: &mut OutState) {
-        st.inline.shrink_to(KEEP_CAPACITY);
-        st.chunks.shrink_to(KEEP_CHUNKS);
-    }
-
-    /// After a write of `inline_len` inline bytes in `chunk_count` chunks.
-    fn after_write(&mut self, local: &mut OutState, inline_len: usize, chunk_count: usize) {
-        if inline_len > KEEP_CAPACITY || chunk_count > KEEP_CHUNKS {
-            self.small_writes = 0;
-        } else {
-            self.small_writes = self.small_writes.saturating_add(1);
-        }
-        if self.small_writes >= SMALL_WRITES_TO_TRIM && Self::is_big(local) {
-            Self::shrink(local);
-        }
-    }
-
-    /// Does the idle writer hold anything worth giving back?
-    fn holds_big(&self, local: &OutState) -> bool {
-        self.shared_big || Self::is_big(local)
-    }
-
-    /// Idle for [`IDLE_TRIM`]: shrink ours, and take the shared queue's empty
-    /// burst-sized buffers out to free them after the lock is released.
-    fn idle(&mut self, out: &Outbound, local: &mut OutState) {
-        Self::shrink(local);
-        let spare = {
-            let mut st = out.lock();
-            (st.chunks.is_empty() && Self::is_big(&st)).then(|| {
-                (
-                    std::mem::take(&mut st.inline),
-                    std::mem::take(&mut st.chunks),
-                )
-            })
-        };
-        drop(spare);
-        self.shared_big = false;
-    }
-}
-
-/// Drains `out` into `sock` until the connection closes. Returns the reason.
-pub async fn run_writer<W: AsyncWrite + Unpin>(
-    out: &Outbound,
-    mut sock: W,
-    write_deadline: Duration,
-) -> CloseReason {
-    let mut local = OutState::new(Kind::Client);
-    let mut trim = Trim::default();
-    loop {
-        let handing_back_big = Trim::is_big(&local);
-        let closing = {
-            let mut st = out.lock();
-            std::mem::swap(&mut st.inline, &mut local.inline);
-            std::mem::swap(&mut st.chunks, &mut local.chunks);
-            local.sampled_at = st.sampled_at.take();
-            st.closing
-        };
-        trim.shared_big = handing_back_big;
-        if local.chunks.is_empty() {
-            if let Some(reason) = closing {
-                let _ = tokio::time::timeout(write_deadline, sock.shutdown()).await;
-                return reason;
-            }
-            if trim.holds_big(&local) {
-                if tokio::time::timeout(IDLE_TRIM, out.wake.notified())
-                    .await
-                    .is_err()
-                {
-                    trim.idle(out, &mut local);
-                }
-            } else {
-                out.wake.notified().await;
-            }
-            continue;
-        }
-        let (inline_len, chunk_count) = (local.inline.len(), local.chunks.len());
-        let written = inline_len
-            + local
-                .chunks
-                .iter()
-                .map(|c| match c {
-                    Chunk::Shared(b) => b.len(),
-                    Chunk::Inline { .. } => 0,
-                })
-                .sum::<usize>();
-        let result = tokio::time::timeout(
-            write_deadline,
-            write_all(&mut sock, &local.inline, &mut local.chunks),
-        )
-        .await;
-        local.chunks.clear();
-        local.inline.clear();
-        trim.after_write(&mut local, inline_len, chunk_count);
-        if let (Some(t), Ok(Ok(()))) = (local.sampled_at.take(), &result) {
-            DELIVERY_LATENCY.record_since(t);
-        }
-        match result {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return writer_failed(out, CloseReason::WriteError),
-            Err(_) => return writer_failed(out, CloseReason::SlowConsumerWriteDeadline),
-        }
-        out.lock().pending_sub(written);
-        out.drained.notify_waiters();
-    }
-}
-
-/// The writer gave up: the connection closes at once (queue discarded, reader
-/// woken). Returns the reason the connection ends with (an earlier one wins).
-fn writer_failed(out: &Outbound, reason: CloseReason) -> CloseReason {
-    let won = out.lock().close(reason);
-    out.notify_closed();
-    if won {
-        reason
-    } else {
-        out.lock().close_reason().unwrap_or(reason)
-    }
-}
-
-/// Writes every chunk, many per `writev`, resuming after partial writes.
-async fn write_all<W: AsyncWrite + Unpin>(
-    sock: &mut W,
-    inline: &[u8],
-    chunks: &mut [Chunk],
-) -> std::io::Result<()> {
-    let mut head = 0;
-    while head < chunks.len() {
-        let mut iov = [IoSlice::new(&[]); MAX_IOV];
-        let mut n = 0;
-        for c in chunks[head..].iter().take(MAX_IOV) {
-            iov[n] = IoSlice::new(match c {
-                Chunk::Inline { start, end } => &inline[*start..*end],
-                Chunk::Shared(b) => b,
-            });
-            n += 1;
-        }
-        let mut wrote = sock.write_vectored(&iov[..n]).await?;
-        if wrote == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        while wrote > 0 && head < chunks.len() {
-            let c = &mut chunks[head];
-            let len = match c {
-                Chunk::Inline { start, end } => *end - *start,
-                Chunk::Shared(b) => b.len(),
-            };
-            if len <= wrote {
-                wrote -= len;
-                head += 1;
-            } else {
-                match c {
-                    Chunk::Inline { start, .. } => *start += wrote,
-                    Chunk::Shared(b) => b.advance(wrote),
-                }
-                wrote = 0;
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
-#[path = "outbound_tests.rs"]
 mod tests;
