@@ -552,13 +552,16 @@ impl Fanout {
             client.perms.note_reply(reply);
         }
         match st.append_delivery(&delivery, self.batch, srv.max_pending()) {
-            Appended::Queued { wake, stall } => {
+            Appended::Queued { wake, stall, flush } => {
                 if let Some(t) = self.sample {
                     st.mark_sample(t);
                 }
                 drop(st);
                 if wake {
                     self.wake.push(client.clone());
+                }
+                if flush && client.out.flush_direct(&mut self.scratch) == Flushed::Wake {
+                    client.out.wake.notify_one();
                 }
                 if stall && self.stall.is_none() {
                     self.stall = Some(client.clone());
