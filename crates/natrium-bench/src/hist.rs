@@ -56,11 +56,36 @@ pub fn hgrm(h: &Histogram<u64>) -> String {
     o
 }
 
-/// One line of the plot.
-pub struct Series<'a> {
+/// One line of the plot: (quantile < 1, µs) points, as `points` gives them.
+pub struct Series {
     pub name: String,
-    pub hist: &'a Histogram<u64>,
+    pub points: Vec<(f64, f64)>,
     pub dashed: bool,
+    /// Index into the palette (wraps).
+    pub color: usize,
+}
+
+/// A histogram's percentile curve, the points `hgrm` writes: (quantile, µs).
+pub fn points(h: &Histogram<u64>) -> Vec<(f64, f64)> {
+    h.iter_quantiles(5)
+        .filter(|v| v.quantile_iterated_to() < 1.0)
+        .map(|v| (v.quantile_iterated_to(), v.value_iterated_to() as f64 / 1e3))
+        .collect()
+}
+
+/// The same curve read back from `.hgrm` text (values in ms); `None` when
+/// no row parses.
+pub fn points_of_hgrm(text: &str) -> Option<Vec<(f64, f64)>> {
+    let pts: Vec<(f64, f64)> = text
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let ms: f64 = f.next()?.parse().ok()?;
+            let q: f64 = f.next()?.parse().ok()?;
+            (q < 1.0).then_some((q, ms * 1e3))
+        })
+        .collect();
+    (!pts.is_empty()).then_some(pts)
 }
 
 const COLORS: [&str; 6] = [
@@ -75,13 +100,9 @@ pub fn svg(title: &str, series: &[Series]) -> String {
     let points: Vec<Vec<(f64, f64)>> = series
         .iter()
         .map(|s| {
-            s.hist
-                .iter_quantiles(5)
-                .filter(|v| v.quantile_iterated_to() < 1.0)
-                .map(|v| {
-                    let x = (1.0 / (1.0 - v.quantile_iterated_to())).log10().min(max_x);
-                    (x, (v.value_iterated_to() as f64 / 1e3).max(0.1))
-                })
+            s.points
+                .iter()
+                .map(|&(q, us)| ((1.0 / (1.0 - q)).log10().min(max_x), us.max(0.1)))
                 .collect()
         })
         .collect();
@@ -144,7 +165,7 @@ pub fn svg(title: &str, series: &[Series]) -> String {
         h - 15.0
     );
     for (i, (s, pts)) in series.iter().zip(&points).enumerate() {
-        let color = COLORS[i % COLORS.len()];
+        let color = COLORS[s.color % COLORS.len()];
         let path: Vec<String> = pts
             .iter()
             .map(|(x, v)| format!("{:.1},{:.1}", px(*x), py(*v)))
@@ -212,17 +233,35 @@ mod tests {
             &[
                 Series {
                     name: "a".into(),
-                    hist: &a,
+                    points: points(&a),
                     dashed: false,
+                    color: 0,
                 },
                 Series {
                     name: "b<".into(),
-                    hist: &b,
+                    points: points(&b),
                     dashed: true,
+                    color: 0,
                 },
             ],
         );
         assert_eq!(s.matches("<polyline").count(), 2);
         assert!(s.contains("b&lt;") && s.ends_with("</svg>\n"));
+        assert_eq!(s.matches(r##"stroke="#1f77b4" stroke-width"##).count(), 4);
+    }
+
+    #[test]
+    fn hgrm_reads_back_as_the_same_curve() {
+        let h = sample();
+        let back = points_of_hgrm(&hgrm(&h)).expect("rows");
+        let orig = points(&h);
+        assert_eq!(back.len(), orig.len());
+        for ((q1, v1), (q2, v2)) in back.iter().zip(&orig) {
+            assert!(
+                (q1 - q2).abs() < 1e-9 && (v1 - v2).abs() < 1.0,
+                "{q1} {v1} {q2} {v2}"
+            );
+        }
+        assert!(points_of_hgrm("not a histogram\n").is_none());
     }
 }

@@ -17,30 +17,11 @@ use tokio::task::JoinSet;
 use tokio::time::timeout;
 
 use crate::conn::{Conn, IO_TIMEOUT};
+use crate::pace::wait_until;
 use crate::stats::{new_hist, ClientStat, Latency, Report, Side};
 use crate::{Ctx, Load, Workload};
 
 type Hists = (Histogram<u64>, Histogram<u64>);
-
-/// Waits until `t` precisely: the timer for the bulk, then yielding spins, so
-/// sends are not late by the timer's slop. Tokio rounds a sleep up to its 1 ms
-/// wheel tick and the driver's `epoll_wait` timeout up to a whole millisecond,
-/// so a timer aimed at `t - slack` can fire up to ~2 ms after it, plus the
-/// wake-up of an idle CPU. With 1.5 ms of slack, sends at 500/s left a median
-/// 270 µs late: the corrected percentiles charged the tool's own lateness to the
-/// server. 3 ms covers it; the price is a busy CPU for the load generator at
-/// rates above ~330/s, which is what a pinned measuring client is for.
-async fn wait_until(t: Instant) {
-    let slack = Duration::from_millis(3);
-    if let Some(left) = t.checked_duration_since(Instant::now()) {
-        if left > slack {
-            tokio::time::sleep_until((t - slack).into()).await;
-        }
-    }
-    while Instant::now() < t {
-        tokio::task::yield_now().await;
-    }
-}
 
 fn ns(d: Duration) -> u64 {
     (d.as_nanos() as u64).max(1)

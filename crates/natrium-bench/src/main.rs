@@ -12,6 +12,7 @@ mod compare;
 mod conn;
 mod hist;
 mod latency;
+mod pace;
 mod progress;
 mod stats;
 mod throughput;
@@ -46,6 +47,8 @@ pub enum Workload {
     ReqRep,
     /// One-way latency at --rate, timestamps in the payload.
     Latency,
+    /// No server: draw --plot from .hgrm files (--series, --dashed-series).
+    Plot,
 }
 
 impl Workload {
@@ -58,6 +61,7 @@ impl Workload {
             Workload::Queue => "queue",
             Workload::ReqRep => "reqrep",
             Workload::Latency => "latency",
+            Workload::Plot => "plot",
         }
     }
 }
@@ -95,9 +99,11 @@ struct Cli {
     /// Queue group name for `queue`.
     #[arg(long, default_value = "natrium-bench")]
     queue: String,
-    /// Target rate for reqrep/latency, per second over all senders.
-    #[arg(long, default_value_t = 1000.0)]
-    rate: f64,
+    /// Target rate, messages (requests) per second over all senders. reqrep and
+    /// latency: default 1000. pub, pubsub, fanout, queue: paced sends at this
+    /// rate instead of as fast as possible (equal offered load).
+    #[arg(long)]
+    rate: Option<f64>,
     /// Cycle publishes over SUBJECT.0 … SUBJECT.K-1.
     #[arg(long, default_value_t = 1)]
     subjects: usize,
@@ -123,6 +129,16 @@ struct Cli {
     /// Draw latency by percentile (SVG, log scales) here.
     #[arg(long)]
     plot: Option<std::path::PathBuf>,
+    /// `plot`: a solid line, LABEL=FILE.hgrm (repeatable).
+    #[arg(long, value_name = "LABEL=FILE")]
+    series: Vec<String>,
+    /// `plot`: a dashed line, LABEL=FILE.hgrm (repeatable); the k-th dashed
+    /// line has the k-th solid line's colour.
+    #[arg(long, value_name = "LABEL=FILE")]
+    dashed_series: Vec<String>,
+    /// `plot`: the plot's title.
+    #[arg(long, default_value = "latency by percentile")]
+    title: String,
     /// Run against two servers, alternating A B A B.
     #[arg(long, num_args = 2, value_names = ["URL_A", "URL_B"])]
     compare: Option<Vec<String>>,
@@ -146,7 +162,10 @@ pub struct Load {
     pub pubs: usize,
     pub subs: usize,
     pub queue: String,
+    /// reqrep/latency target rate.
     pub rate: f64,
+    /// Throughput workloads: paced at this many msgs/s over all publishers.
+    pub pace: Option<f64>,
     pub subjects: usize,
     pub extra_subs: usize,
     pub wait: Duration,
@@ -222,7 +241,38 @@ fn write_file(path: &std::path::Path, text: &str) -> Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
+/// `natrium-bench plot`: one SVG from .hgrm files.
+fn plot_files(cli: &Cli) -> Result<i32> {
+    let Some(out) = &cli.plot else {
+        bail!("plot needs --plot OUT.svg");
+    };
+    let mut series = Vec::new();
+    for (specs, dashed) in [(&cli.series, false), (&cli.dashed_series, true)] {
+        for (color, spec) in specs.iter().enumerate() {
+            let (name, path) = spec
+                .rsplit_once('=')
+                .with_context(|| format!("series {spec:?} is not LABEL=FILE"))?;
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+            series.push(hist::Series {
+                name: name.to_string(),
+                points: hist::points_of_hgrm(&text)
+                    .with_context(|| format!("{path} is not an .hgrm file"))?,
+                dashed,
+                color,
+            });
+        }
+    }
+    if series.is_empty() {
+        bail!("plot needs at least one --series or --dashed-series LABEL=FILE.hgrm");
+    }
+    write_file(out, &hist::svg(&cli.title, &series))?;
+    Ok(0)
+}
+
 async fn main_async(cli: Cli) -> Result<i32> {
+    if cli.workload == Workload::Plot {
+        return plot_files(&cli);
+    }
     let servers = cli
         .server
         .split(',')
@@ -235,9 +285,10 @@ async fn main_async(cli: Cli) -> Result<i32> {
             _ => 100_000,
         });
     }
-    if cli.rate <= 0.0 {
+    if cli.rate.is_some_and(|r| r <= 0.0 || !r.is_finite()) {
         bail!("--rate must be positive");
     }
+    let lat = matches!(cli.workload, Workload::ReqRep | Workload::Latency);
     let load = Load {
         workload: cli.workload,
         servers,
@@ -248,7 +299,8 @@ async fn main_async(cli: Cli) -> Result<i32> {
         pubs: cli.pubs,
         subs: cli.subs,
         queue: cli.queue.clone(),
-        rate: cli.rate,
+        rate: cli.rate.unwrap_or(1000.0),
+        pace: cli.rate.filter(|_| !lat),
         subjects: cli.subjects.max(1),
         extra_subs: cli.extra_subs,
         wait: cli.wait,
@@ -269,7 +321,6 @@ async fn main_async(cli: Cli) -> Result<i32> {
             stop.store(true, Relaxed);
         }
     });
-    let lat = matches!(load.workload, Workload::ReqRep | Workload::Latency);
     if let Some(urls) = &cli.compare {
         let eps = [endpoint(&urls[0], &cli)?, endpoint(&urls[1], &cli)?];
         let c = compare::compare(&load, eps, cli.rounds.max(1), &ctx).await?;
@@ -286,13 +337,15 @@ async fn main_async(cli: Cli) -> Result<i32> {
             let series = [
                 hist::Series {
                     name: format!("A {}", c.a),
-                    hist: &c.hists[0],
+                    points: hist::points(&c.hists[0]),
                     dashed: false,
+                    color: 0,
                 },
                 hist::Series {
                     name: format!("B {}", c.b),
-                    hist: &c.hists[1],
+                    points: hist::points(&c.hists[1]),
                     dashed: false,
+                    color: 1,
                 },
             ];
             write_file(
@@ -319,13 +372,15 @@ async fn main_async(cli: Cli) -> Result<i32> {
             let series = [
                 hist::Series {
                     name: format!("{} corrected", r.server),
-                    hist: &l.hist_corrected,
+                    points: hist::points(&l.hist_corrected),
                     dashed: false,
+                    color: 0,
                 },
                 hist::Series {
                     name: format!("{} uncorrected", r.server),
-                    hist: &l.hist_uncorrected,
+                    points: hist::points(&l.hist_uncorrected),
                     dashed: true,
+                    color: 1,
                 },
             ];
             write_file(p, &hist::svg(&format!("{} latency", r.workload), &series))?;

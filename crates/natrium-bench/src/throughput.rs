@@ -3,7 +3,9 @@
 //! Owns the publisher and subscriber loops and the delivered-count check. It
 //! must not format output (stats does) or parse the wire (conn does).
 //! Publishers write pre-built batches of PUBs (~64 KiB, one write each) and only
-//! poll the socket between batches, so the tool is never the bottleneck.
+//! poll the socket between batches, so the tool is never the bottleneck. With
+//! `--rate` they are paced instead: the same batches, cut at the messages due
+//! so far (equal offered load for servers of different speeds).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use tokio::task::JoinSet;
 use tokio::time::timeout;
 
 use crate::conn::Conn;
+use crate::pace::{wait_until, Pacer};
 use crate::stats::{ClientStat, Report, Side};
 use crate::{Ctx, Load, Workload};
 
@@ -206,12 +209,13 @@ pub async fn run(load: &Load, ctx: &Ctx) -> Result<Report> {
     }
 
     let mut pub_set = JoinSet::new();
-    for c in pubs {
+    for (i, c) in pubs.into_iter().enumerate() {
         let chunks = plan(&load.subject, load.subjects, load.size);
         let (msgs, dur, stop) = (load.msgs, load.duration, ctx.stop.clone());
+        let pacer = load.pace.map(|rate| Pacer::new(start, rate, npubs, i));
         let (done, progress, size) = (pubs_done.clone(), ctx.progress.clone(), load.size);
         pub_set.spawn(async move {
-            let r = publish(c, &chunks, msgs, dur, &stop, &progress, start).await;
+            let r = publish(c, &chunks, msgs, dur, pacer, &stop, &progress, start).await;
             done.fetch_add(1, Relaxed);
             r.map(|(msgs, elapsed)| ClientStat {
                 msgs,
@@ -266,33 +270,54 @@ pub async fn run(load: &Load, ctx: &Ctx) -> Result<Report> {
 }
 
 /// One publisher: batches until `msgs` or `dur`, then a PING/PONG flush.
+/// Unpaced, each write is a whole pre-built batch; paced (`pacer`), each write
+/// is every message due by now (at most the rest of a batch), and between
+/// them the publisher waits for the next one's due time.
 /// Returns messages sent and the time until the server confirmed them.
+#[allow(clippy::too_many_arguments)]
 async fn publish(
     mut c: Conn,
     chunks: &[Chunk],
     msgs: Option<u64>,
     dur: Option<Duration>,
+    pacer: Option<Pacer>,
     stop: &std::sync::atomic::AtomicBool,
     progress: &crate::progress::Progress,
     start: Instant,
 ) -> Result<(u64, Duration)> {
     let limit = msgs.unwrap_or(u64::MAX);
+    let end = dur.map(|d| start + d);
     let mut sent = 0u64;
-    let mut ci = 0;
+    // Cursor: message `mi` of chunk `ci` is the next to send.
+    let (mut ci, mut mi) = (0, 0);
     while sent < limit && !stop.load(Relaxed) {
-        if dur.is_some_and(|d| start.elapsed() >= d) {
+        if end.is_some_and(|e| Instant::now() >= e) {
             break;
         }
         let chunk = &chunks[ci];
-        ci = (ci + 1) % chunks.len();
-        let left = limit - sent;
-        let (bytes, n) = if left < chunk.ends.len() as u64 {
-            (&chunk.bytes[..chunk.ends[left as usize - 1]], left)
-        } else {
-            (&chunk.bytes[..], chunk.ends.len() as u64)
-        };
-        c.write_all(bytes).await.context("publisher")?;
+        let mut n = ((chunk.ends.len() - mi) as u64).min(limit - sent);
+        if let Some(p) = &pacer {
+            let due = p.due_by(Instant::now());
+            if due <= sent {
+                let next = p.at(sent);
+                if end.is_some_and(|e| next >= e) {
+                    break;
+                }
+                wait_until(next).await;
+                continue;
+            }
+            n = n.min(due - sent);
+        }
+        let from = if mi == 0 { 0 } else { chunk.ends[mi - 1] };
+        let to = chunk.ends[mi + n as usize - 1];
+        c.write_all(&chunk.bytes[from..to])
+            .await
+            .context("publisher")?;
         sent += n;
+        mi += n as usize;
+        if mi == chunk.ends.len() {
+            (ci, mi) = ((ci + 1) % chunks.len(), 0);
+        }
         progress.add(n);
         c.poll().await.context("publisher")?;
     }

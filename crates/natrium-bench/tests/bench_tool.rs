@@ -157,6 +157,45 @@ fn fanout_table_and_extra_subscriptions() {
 }
 
 #[test]
+fn rate_paces_throughput_workloads() {
+    let s = TestServer::start();
+    let url = s.url();
+    // 2 publishers × 1,000 messages at 4,000/s over both: 0.5 s, not a burst.
+    let t0 = Instant::now();
+    let out = bench(
+        &[
+            "pubsub", "-s", &url, "-n", "1000", "-p", "2", "-c", "2", "--rate", "4000", "--json",
+        ],
+        LIMIT,
+    );
+    let took = t0.elapsed();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let j = out.json();
+    assert_eq!(j["publishers"]["msgs"], 2_000);
+    assert_eq!(j["subscribers"]["msgs"], 4_000);
+    assert_eq!(j["lost"], 0);
+    let secs = j["publishers"]["elapsed_s"].as_f64().unwrap();
+    assert!(
+        (0.45..3.0).contains(&secs),
+        "paced publishers took {secs} s for 0.5 s of schedule"
+    );
+    assert!(took >= Duration::from_millis(450), "{took:?}");
+    assert_eq!(s.state.counts().in_msgs, 2_000);
+    assert_eq!(s.state.counts().out_msgs, 4_000);
+    // By duration: the schedule ends with the run, whatever the server could take.
+    let out = bench(
+        &["pub", "-s", &url, "-d", "600ms", "--rate", "5000", "--json"],
+        LIMIT,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let sent = out.json()["publishers"]["msgs"].as_u64().unwrap();
+    assert!(
+        (2_700..=3_001).contains(&sent),
+        "sent {sent} at 5,000/s for 0.6 s"
+    );
+}
+
+#[test]
 fn missing_messages_are_reported_loudly_with_exit_2() {
     let s = TestServer::start();
     let out = bench(&["sub", "-s", &s.url(), "-n", "100", "-d", "300ms"], LIMIT);
