@@ -12,14 +12,23 @@ CPU time per message handled (utime+stime from /proc/PID/stat over in_msgs +
 out_msgs from its /varz), and rewrites the section "## Side-by-side: natrium-bench" of
 docs/perf-log/DATE-natrium-bench.md plus docs/perf-latency.svg.
 
-Usage: scripts/compare.py [--rounds 3] [--secs 2] [--no-doc]
-Default runtime: about 5 minutes on 2 cores.
+Wide fan-out (1→100, 1→1,000 128 B) runs the subscribers in several
+natrium-bench `sub` processes and the publisher in its own (all on CPU 1), so
+one process's event loop is not what limits delivery; delivered msgs/s is
+subscribers × messages over the time from the publisher's start until the last
+subscriber process has them all.
+
+Usage: scripts/compare.py [--rounds 3] [--secs 2] [--no-doc] [--no-build]
+       [--nats-server PATH] [--only TEXT]
+Default runtime: about 6 minutes on 2 cores. perf_table.py imports
+`saturation()` and `wide_fanout()` from here.
 """
-import argparse, json, os, resource, shutil, subprocess, sys, time, urllib.request
+import argparse, json, os, resource, subprocess, sys, time
 
-from benchcommon import cpu_seconds, free_port, wait_port
+from benchcommon import (ROOT, Server, bench, free_port, log, machine, median, ns_per_msg, peer, ratio,
+                         release_bin, wait_port,
+                         target_dir, version)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Each run is one dated file in docs/perf-log/ (docs/PERFORMANCE.md keeps only
 # the current summary table, copied from the newest run by hand).
 DOC = os.path.join(ROOT, "docs", "perf-log", time.strftime("%Y-%m-%d-natrium-bench.md"))
@@ -37,33 +46,23 @@ WORKLOADS = [
     ("pub into 100k wildcard subs", ["pub", "--size", "16", "--extra-subs", "100000",
                                       "--subjects", "10000", "--subject", "bench.wc"], ["pub msgs/s"]),
 ]
+# Wide fan-out: name, subscribers, natrium-bench `sub` processes.
+FANOUT = [("1→100 128 B", 100, 2), ("1→1,000 128 B", 1000, 4)]
 LATENCY = ("req/reply latency at 500/s", ["reqrep", "--size", "16", "-c", "1", "--rate", "500"],
            ["p50 µs", "p99 µs", "p99.9 µs", "p99.99 µs", "max µs", "p99 µs (uncorr.)"])
 
 
 def sh(cmd, **kw):
-    print("+", " ".join(cmd), file=sys.stderr)
+    log("+", " ".join(cmd))
     return subprocess.run(cmd, check=True, **kw)
 
 
 def ensure_nats_server():
-    if shutil.which("nats-server"):
-        return
+    if peer("nats-server"):
+        return peer("nats-server")
     sh(["apt-get", "update"])
     sh(["apt-get", "install", "-y", "nats-server"])
-
-
-def target_dir():
-    return os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-
-
-def bench(binary, args, timeout=600):
-    cmd = ["taskset", "-c", "1", binary] + args + ["--json", "--progress", "never"]
-    print("+", " ".join(cmd), file=sys.stderr)
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if out.returncode != 0:
-        sys.exit(f"compare: natrium-bench failed ({out.returncode}): {out.stderr.strip()}\n{out.stdout[-2000:]}")
-    return json.loads(out.stdout)
+    return peer("nats-server")
 
 
 def child_cpu():
@@ -85,28 +84,6 @@ def natsload_pub(natsload, port, n):
     return None
 
 
-class Server:
-    """A server pinned to CPU 0 with monitoring on, for CPU time per message."""
-
-    def __init__(self, name, cmd):
-        self.name, self.port, mport = name, free_port(), free_port()
-        self.proc = subprocess.Popen(["taskset", "-c", "0"] + cmd + ["-a", "127.0.0.1", "-p", str(self.port),
-                                                                      "-m", str(mport)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(self.port)
-        wait_port(mport)
-        self.varz = f"http://127.0.0.1:{mport}/varz"
-        self.url = f"nats://127.0.0.1:{self.port}"
-
-    def sample(self):
-        """(CPU seconds so far, messages handled so far: in_msgs + out_msgs)."""
-        v = json.load(urllib.request.urlopen(self.varz, timeout=5))
-        return cpu_seconds(self.proc.pid), v["in_msgs"] + v["out_msgs"]
-
-    def stop(self):
-        self.proc.terminate(); self.proc.wait()
-
-
 class Sink:
     """scripts/nats_sink.py pinned to CPU 0: a publisher's ceiling without a server."""
 
@@ -121,14 +98,84 @@ class Sink:
         self.proc.terminate(); self.proc.wait()
 
 
-def ns_per_msg(before, after):
-    cpu, msgs = after[0] - before[0], after[1] - before[1]
-    return cpu * 1e9 / msgs if msgs > 0 else float("nan")
+def key_metric(keys):
+    """The metric a workload's ratio is read from: delivered if it has one."""
+    return "sub msgs/s" if "sub msgs/s" in keys else keys[0]
 
 
-def median(v):
-    v = sorted(v); m = len(v) // 2
-    return v[m] if len(v) % 2 else (v[m - 1] + v[m]) / 2
+def saturation(servers, rounds, secs, only=None, extra=()):
+    """The standard workloads at saturation, natrium-bench `--compare` between
+    servers[0] and servers[1] (alternating). Returns per workload: (name,
+    comparison JSON, key metrics, [CPU ns/msg per server], per-round ratios of
+    the key metric)."""
+    rows = []
+    A, B = (s.url for s in servers)
+    for name, args, keys in WORKLOADS + list(extra):
+        if only and not any(o in name for o in only):
+            continue
+        before = [s.sample() for s in servers]
+        c = bench(args + ["-d", f"{secs}s", "--compare", A, B, "--rounds", str(rounds)], ok=(0, 2))
+        cpu = [ns_per_msg(b, s.sample()) for b, s in zip(before, servers)]
+        rows.append((name, c, keys, cpu, per_round(c, key_metric(keys))))
+    return rows
+
+
+def per_round(c, metric):
+    """A/B of `metric` in each round of a --compare JSON (runs alternate A B)."""
+    side = {"pub msgs/s": "publishers", "sub msgs/s": "subscribers"}.get(metric)
+    if not side:
+        return []
+    rates = [r[side]["msgs_per_s"] if r.get(side) else float("nan") for r in c["runs"]]
+    return [ratio(rates[i], rates[i + 1]) for i in range(0, len(rates) - 1, 2)]
+
+
+def wide_fanout(srv, nsubs, procs, msgs, size=128, timeout=600):
+    """1→nsubs against one server: `procs` natrium-bench `sub` processes share
+    the subscribers, one `pub` process publishes `msgs`; all on CPU 1.
+    Returns (delivered msgs/s, server CPU ns/msg, lost, load-generator CPU
+    share of the wall time)."""
+    subject = f"bench.fan{nsubs}"
+    base = srv.varz()["subscriptions"]
+    c0, before = child_cpu(), srv.sample()
+    shares = [nsubs // procs + (1 if i < nsubs % procs else 0) for i in range(procs)]
+    subs = []
+    for k in shares:
+        cmd = ["taskset", "-c", "1", release_bin("natrium-bench"), "sub", "-s", srv.url, "-c", str(k),
+               "-n", str(msgs), "--subject", subject, "-d", f"{timeout}s", "--json", "--progress", "never"]
+        subs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    srv.wait_subscriptions(base + nsubs)
+    t0 = time.time()
+    bench(["pub", "-s", srv.url, "-n", str(msgs), "--size", str(size), "--subject", subject])
+    got = 0
+    for p in subs:
+        out, err = p.communicate(timeout=timeout)
+        if p.returncode not in (0, 2):
+            sys.exit(f"natrium-bench sub failed ({p.returncode}): {err.strip()}")
+        got += json.loads(out)["subscribers"]["msgs"]
+    wall = time.time() - t0
+    return (got / wall, ns_per_msg(before, srv.sample()), nsubs * msgs - got,
+            (child_cpu() - c0) / wall)
+
+
+def fanout_rows(servers, rounds, secs, only=None):
+    """FANOUT against both servers, alternating; per workload: (name,
+    [delivered msgs/s per server], [CPU ns/msg], lost, per-round ratios,
+    [tool CPU share])."""
+    rows = []
+    for name, nsubs, procs in FANOUT:
+        if only and not any(o in name for o in only):
+            continue
+        msgs = max(100, int(secs * 2.5e6 / nsubs))  # ~secs at 2.5 M deliveries/s
+        res = {s.name: [] for s in servers}
+        for _ in range(rounds):
+            for s in servers:
+                res[s.name].append(wide_fanout(s, nsubs, procs, msgs))
+        a, b = (res[s.name] for s in servers)
+        rows.append((name, [median([x[0] for x in r]) for r in (a, b)],
+                     [median([x[1] for x in r]) for r in (a, b)], sum(x[2] for x in a + b),
+                     [ratio(x[0], y[0]) for x, y in zip(a, b)],
+                     [median([x[3] for x in r]) for r in (a, b)]))
+    return rows
 
 
 def rewrite_doc(section):
@@ -149,16 +196,18 @@ def main():
     ap.add_argument("--secs", type=float, default=2.0, help="duration of each throughput run")
     ap.add_argument("--no-doc", action="store_true", help="print only, do not rewrite docs/")
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--nats-server", default=None, help="default: target/peers/bin, else PATH")
+    ap.add_argument("--only", action="append", metavar="TEXT",
+                    help="only the workloads whose name contains TEXT (repeatable)")
     a = ap.parse_args()
-    ensure_nats_server()
+    ns = a.nats_server or ensure_nats_server()
     if not a.no_build:
         sh(["cargo", "build", "--release", "--bin", "natrium", "--bin", "natrium-bench"], cwd=ROOT)
-    rel = os.path.join(target_dir(), "release")
-    natrium, nb = os.path.join(rel, "natrium"), os.path.join(rel, "natrium-bench")
+    natrium = release_bin("natrium")
     natsload = os.path.join(target_dir(), "peers", "natsload")
     if not os.path.exists(natsload):
         natsload = os.path.join(ROOT, "target", "peers", "natsload")
-    servers = [Server("natrium", [natrium]), Server("nats-server", ["nats-server"])]
+    servers = [Server("natrium", natrium), Server("nats-server", ns)]
     A, B = (s.url for s in servers)
     # A sink that drops everything: the tools' own ceiling, no server in the way.
     sink = Sink()
@@ -173,7 +222,7 @@ def main():
         for _ in range(a.rounds):
             for srv in servers + [sink]:
                 c0 = child_cpu()
-                r = bench(nb, ["pub", "-s", srv.url, "--size", "16", "-n", str(n_tool)])
+                r = bench(["pub", "-s", srv.url, "--size", "16", "-n", str(n_tool)])
                 t = tools.setdefault((srv.name, "natrium-bench"), ([], []))
                 t[0].append(r["publishers"]["msgs_per_s"]); t[1].append((child_cpu() - c0) * 1e9 / n_tool)
                 if os.path.exists(natsload):
@@ -181,26 +230,24 @@ def main():
                     if v:
                         t = tools.setdefault((srv.name, "natsload"), ([], []))
                         t[0].append(v[0]); t[1].append(v[1] * 1e9 / n_tool)
-        for name, args, keys in WORKLOADS + [LATENCY]:
-            before = [s.sample() for s in servers]
-            extra = ["-d", f"{a.secs}s"]
-            if (name, args, keys) == LATENCY:
-                extra = ["-d", f"{max(a.secs, 15)}s",
-                         "--plot", PLOT if not a.no_doc else "/tmp/natrium-bench-latency.svg"]
-            c = bench(nb, args + extra + ["--compare", A, B, "--rounds", str(a.rounds)])
-            cpu = [ns_per_msg(b, s.sample()) for b, s in zip(before, servers)]
-            rows.append((name, c, keys, cpu))
+        rows = [r[:4] for r in saturation(servers, a.rounds, a.secs, a.only)]
+        fans = fanout_rows(servers, a.rounds, a.secs, a.only)
+        name, args, keys = LATENCY
+        before = [s.sample() for s in servers]
+        c = bench(args + ["-d", f"{max(a.secs, 15)}s", "--plot",
+                          PLOT if not a.no_doc else "/tmp/natrium-bench-latency.svg",
+                          "--compare", A, B, "--rounds", str(a.rounds)], ok=(0, 2))
+        rows.append((name, c, keys, [ns_per_msg(b, s.sample()) for b, s in zip(before, servers)]))
     finally:
         for s in servers + [sink]:
             s.stop()
-    cpu = open("/proc/cpuinfo").read().split("model name")[1].split(":")[1].splitlines()[0].strip()
     out = [HEADING, "",
            "**Command:** `scripts/compare.py` (natrium-bench `--compare`, alternating natrium / nats-server,",
            f"medians of {a.rounds} rounds, {a.secs:g} s per throughput run and {max(a.secs, 15):g} s "
            "(7,500 requests) per latency run; servers pinned `taskset -c 0`,",
            "natrium-bench pinned `taskset -c 1`).",
-           f"**Machine:** {os.cpu_count()} cores, {cpu}; nats-server "
-           f"{subprocess.run(['nats-server', '--version'], capture_output=True, text=True).stdout.strip()}; "
+           f"**Machine:** {machine()}; nats-server "
+           f"{version(ns)}; "
            f"took {time.time() - t0:.0f} s. Only the ratios are evidence.", "",
            "Server CPU ns/msg: each server's utime+stime over the whole workload (all rounds)",
            "divided by the messages it handled (`in_msgs + out_msgs` from its `/varz`);",
@@ -214,6 +261,11 @@ def main():
                            f"| {cpu[0]:,.0f} | {cpu[1]:,.0f} |")
         if c["lost"]:
             out.append(f"| {name} | **LOST / duplicated** | {c['lost']} | | | | |")
+    for name, rate, cpu, lost, _, _ in fans:
+        out.append(f"| {name} | sub msgs/s | {rate[0]:,.1f} | {rate[1]:,.1f} | {ratio(*rate):.2f}× "
+                   f"| {cpu[0]:,.0f} | {cpu[1]:,.0f} |")
+        if lost:
+            out.append(f"| {name} | **LOST / duplicated** | {lost} | | | | |")
     out += ["", "Latency percentiles are corrected for coordinated omission (measured from each",
             "request's intended send time); `(uncorr.)` is from the actual send time. At 500",
             "requests/s the servers' CPU per message is mostly the cost of waking up for each",
@@ -225,8 +277,8 @@ def main():
             "| server | tool | pub msgs/s | tool CPU ns/msg | natrium-bench / natsload |", "|---|---|---|---|---|"]
     for srv in ("nats-server", "natrium", "sink"):
         nb_t, nl_t = tools.get((srv, "natrium-bench")), tools.get((srv, "natsload"))
-        ratio = f"{median(nb_t[0]) / median(nl_t[0]):.2f}×" if nl_t else ""
-        out.append(f"| {srv} | natrium-bench | {median(nb_t[0]):,.0f} | {median(nb_t[1]):,.0f} | {ratio} |")
+        tr = f"{median(nb_t[0]) / median(nl_t[0]):.2f}×" if nl_t else ""
+        out.append(f"| {srv} | natrium-bench | {median(nb_t[0]):,.0f} | {median(nb_t[1]):,.0f} | {tr} |")
         if nl_t:
             out.append(f"| {srv} | natsload | {median(nl_t[0]):,.0f} | {median(nl_t[1]):,.0f} | |")
     out += ["", "`sink` is `scripts/nats_sink.py` on CPU 0: it answers PINGs and drops everything",

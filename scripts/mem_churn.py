@@ -6,15 +6,7 @@ again. Run against natrium and nats-server in the same run:
 Prints per server: idle, peak and after-close RSS in MB (and KB per connection)."""
 import argparse, os, socket, subprocess, time
 
-from benchcommon import free_port, wait_port
-
-
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+from benchcommon import free_port, rss_kb, wait_port
 
 
 def run(binary, n, settle, cpu):

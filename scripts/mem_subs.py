@@ -6,15 +6,7 @@ divided by N. Same run for every --server given:
 """
 import argparse, os, socket, subprocess, time
 
-from benchcommon import free_port, wait_port
-
-
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+from benchcommon import free_port, rss_kb, wait_port
 
 
 def subject(i):
