@@ -26,8 +26,7 @@ Default runtime: about 6 minutes on 2 cores. perf_table.py imports
 import argparse, json, os, resource, subprocess, sys, time
 
 from benchcommon import (ROOT, Server, bench, free_port, log, machine, median, ns_per_msg, peer, ratio,
-                         release_bin, wait_port,
-                         target_dir, version)
+                         release_bin, spread, target_dir, version, wait_port)
 
 # Each run is one dated file in docs/perf-log/ (docs/PERFORMANCE.md keeps only
 # the current summary table, copied from the newest run by hand).
@@ -178,6 +177,27 @@ def fanout_rows(servers, rounds, secs, only=None):
     return rows
 
 
+def saturation_table(rows, fans):
+    """Markdown lines for saturation() rows (4 or 5 fields) and fanout_rows()."""
+    out = ["| workload | metric | natrium | nats-server | natrium / nats-server | per-round ratios "
+           "| natrium CPU ns/msg | nats-server CPU ns/msg |", "|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        name, c, keys, cpu = row[:4]
+        for r in c["rows"]:
+            if r["metric"] in keys:
+                rounds = spread(per_round(c, r["metric"]))
+                out.append(f"| {name} | {r['metric']} | {r['a']:,.1f} | {r['b']:,.1f} | {r['ratio']:.2f}× "
+                           f"| {rounds} | {cpu[0]:,.0f} | {cpu[1]:,.0f} |")
+        if c["lost"]:
+            out.append(f"| {name} | **LOST / duplicated** | {c['lost']} | | | | | |")
+    for name, rate, cpu, lost, rounds, tool in fans:
+        out.append(f"| {name} | sub msgs/s | {rate[0]:,.1f} | {rate[1]:,.1f} | {ratio(*rate):.2f}× "
+                   f"| {spread(rounds)} | {cpu[0]:,.0f} | {cpu[1]:,.0f} |")
+        if lost:
+            out.append(f"| {name} | **LOST / duplicated** | {lost} | | | | | |")
+    return out
+
+
 def rewrite_doc(section):
     text = open(DOC).read() if os.path.exists(DOC) else "# natrium-bench side by side\n"
     start = text.find(HEADING)
@@ -252,20 +272,7 @@ def main():
            "Server CPU ns/msg: each server's utime+stime over the whole workload (all rounds)",
            "divided by the messages it handled (`in_msgs + out_msgs` from its `/varz`);",
            "it does not depend on the load generator's speed.", "",
-           "| workload | metric | natrium | nats-server | natrium / nats-server "
-           "| natrium CPU ns/msg | nats-server CPU ns/msg |", "|---|---|---|---|---|---|---|"]
-    for name, c, keys, cpu in rows:
-        for r in c["rows"]:
-            if r["metric"] in keys:
-                out.append(f"| {name} | {r['metric']} | {r['a']:,.1f} | {r['b']:,.1f} | {r['ratio']:.2f}× "
-                           f"| {cpu[0]:,.0f} | {cpu[1]:,.0f} |")
-        if c["lost"]:
-            out.append(f"| {name} | **LOST / duplicated** | {c['lost']} | | | | |")
-    for name, rate, cpu, lost, _, _ in fans:
-        out.append(f"| {name} | sub msgs/s | {rate[0]:,.1f} | {rate[1]:,.1f} | {ratio(*rate):.2f}× "
-                   f"| {cpu[0]:,.0f} | {cpu[1]:,.0f} |")
-        if lost:
-            out.append(f"| {name} | **LOST / duplicated** | {lost} | | | | |")
+           ] + saturation_table(rows, fans)
     out += ["", "Latency percentiles are corrected for coordinated omission (measured from each",
             "request's intended send time); `(uncorr.)` is from the actual send time. At 500",
             "requests/s the servers' CPU per message is mostly the cost of waking up for each",
