@@ -95,7 +95,10 @@ impl Outbound {
                 st.close(CloseReason::WriteError);
                 None
             } else if !done {
-                st.put_back(bufs, head);
+                // A connection cut meanwhile as a slow consumer loses it all.
+                if !st.closing.is_some_and(|r| r.discards_pending()) {
+                    st.put_back(bufs, head);
+                }
                 st.handoff = true;
                 Some(Flushed::Wake)
             } else if st.q.is_empty() && st.closing.is_none() {
@@ -124,7 +127,7 @@ impl OutState {
     /// Puts `rem.chunks[head..]` (not yet written; the first maybe in part)
     /// back in front of the queue, before whatever was queued meanwhile.
     /// `rem` is left empty, with the queue's former buffers.
-    fn put_back(&mut self, rem: &mut Bufs, head: usize) {
+    pub(super) fn put_back(&mut self, rem: &mut Bufs, head: usize) {
         std::mem::swap(&mut self.q, rem);
         self.q.chunks.drain(..head);
         // `rem` now holds what was queued while we wrote: append it.

@@ -158,3 +158,36 @@ async fn direct_and_writer_paths_keep_order_without_loss() {
     out.close_with(CloseReason::ServerShutdown, None);
     assert_eq!(writer.await.unwrap(), CloseReason::ServerShutdown);
 }
+
+fn flatten(b: &Bufs) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in &b.chunks {
+        match c {
+            Chunk::Inline { start, end } => out.extend_from_slice(&b.inline[*start..*end]),
+            Chunk::Shared(s) => out.extend_from_slice(s),
+        }
+    }
+    out
+}
+
+/// A direct write that stopped part-way puts the rest back in front of what
+/// other publishers queued meanwhile, byte for byte.
+#[test]
+fn put_back_keeps_the_unwritten_rest_before_later_appends() {
+    let mut st = OutState::new(Kind::Client);
+    st.push_inline(b"aaa");
+    st.push_shared(Bytes::from_static(b"bbbb"));
+    st.push_inline(b"ccc");
+    let mut taken = Bufs::default();
+    std::mem::swap(&mut st.q, &mut taken);
+    // Queued by someone else while the write was under way.
+    st.push_inline(b"ddd");
+    st.push_shared(Bytes::from_static(b"eeee"));
+    // The socket took "aaa" and "b".
+    let mut head = 0;
+    super::writer::advance(&mut taken.chunks, &mut head, 4);
+    assert_eq!(head, 1);
+    st.put_back(&mut taken, head);
+    assert_eq!(flatten(&st.q), b"bbbcccdddeeee");
+    assert!(taken.chunks.is_empty() && taken.inline.is_empty());
+}
