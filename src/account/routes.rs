@@ -180,15 +180,16 @@ impl RouteTable {
         subject: &str,
     ) -> Option<SubRef> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let sub = SubRef(Arc::new(Subscription {
-            client: internal.clone(),
-            subject: Bytes::copy_from_slice(subject.as_bytes()),
-            queue: None,
-            sid: Bytes::from(format!("r{n}")),
-            max: AtomicU64::new(0),
-            delivered: AtomicU64::new(0),
-        }));
-        acc.sublist.insert(&sub.0.subject, None, sub.clone()).ok()?;
+        let sid = format!("r{n}");
+        let sub = SubRef(Arc::new(Subscription::new(
+            internal.clone(),
+            subject.as_bytes(),
+            None,
+            sid.as_bytes(),
+        )));
+        acc.sublist
+            .insert(sub.0.subject(), None, sub.clone())
+            .ok()?;
         Some(sub)
     }
 
@@ -204,7 +205,7 @@ impl RouteTable {
             return;
         };
         let mut table = HashMap::clone(&self.by_sid.load());
-        table.insert(sub.0.sid.clone(), Arc::new(route));
+        table.insert(Bytes::copy_from_slice(sub.0.sid()), Arc::new(route));
         self.by_sid.store(Arc::new(table));
         installed.push(Installed {
             acc: acc.clone(),
@@ -287,15 +288,15 @@ impl RouteTable {
             if r.fixed {
                 return true;
             }
-            let _ = r.acc.sublist.remove(&r.sub.0.subject, None, &r.sub);
+            let _ = r.acc.sublist.remove(r.sub.0.subject(), None, &r.sub);
             self.removed.fetch_add(1, Ordering::Relaxed);
-            table.remove(&r.sub.0.sid);
+            table.remove(r.sub.0.sid());
             changes.removed.push((r.acc.name.clone(), r.sub.0.clone()));
             false
         });
         for (acc, subject, route) in planned {
             if let Some(sub) = self.subscribe(&acc, internal, &subject) {
-                table.insert(sub.0.sid.clone(), Arc::new(route));
+                table.insert(Bytes::copy_from_slice(sub.0.sid()), Arc::new(route));
                 changes.added.push((acc.name.clone(), sub.0.clone()));
                 installed.push(Installed {
                     acc,

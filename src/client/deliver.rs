@@ -389,7 +389,7 @@ impl Fanout {
         if hops >= MAX_ROUTE_HOPS {
             return 0;
         }
-        let Some(route) = srv.accounts.route(&sub.0.sid) else {
+        let Some(route) = srv.accounts.route(sub.0.sid()) else {
             return 0;
         };
         let mut subject = self.mapped.pop().unwrap_or_default();
@@ -518,7 +518,7 @@ impl Fanout {
         let reply = msg.reply();
         let delivery = Delivery {
             subject: msg.subject(),
-            sid: &sub.sid,
+            sid: sub.sid(),
             reply,
             queues,
             hdr_len,
@@ -580,11 +580,11 @@ impl Fanout {
                 .accounts
                 .of(client)
                 .sublist
-                .remove(&sub.subject, sub.queue.as_deref(), subref)
+                .remove(sub.subject(), sub.queue(), subref)
                 .is_ok()
         {
             client.num_subs.fetch_sub(1, Ordering::Relaxed);
-            client.subjects.lock().remove(&sub.sid);
+            client.subjects.lock().remove(sub.sid());
             srv.leafs.changed(sub, false);
         }
         true
@@ -606,7 +606,7 @@ impl Fanout {
             let mut hdr = Vec::with_capacity(64);
             let n = encode::no_responders_headers(&mut hdr, msg.subject());
             let wake = me.out.lock().append_raw(self.batch, |b| {
-                encode::hmsg_line(b, reply, &sub.0.sid, b"", n, n);
+                encode::hmsg_line(b, reply, sub.0.sid(), b"", n, n);
                 b.extend_from_slice(&hdr);
                 b.extend_from_slice(b"\r\n");
             });

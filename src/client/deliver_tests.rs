@@ -2,7 +2,6 @@
 //! for due deliveries, queue groups across links with outbound rules.
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
 
 use bytes::BytesMut;
 
@@ -31,18 +30,18 @@ fn publish(
 }
 
 fn subscribe(srv: &ServerState, client: &Arc<ConnShared>, subject: &str, max: u64, delivered: u64) {
-    let sub = Arc::new(Subscription {
-        client: client.clone(),
-        subject: Bytes::copy_from_slice(subject.as_bytes()),
-        queue: None,
-        sid: Bytes::from_static(b"1"),
-        max: AtomicU64::new(max),
-        delivered: AtomicU64::new(delivered),
-    });
+    let sub = Arc::new(Subscription::new(
+        client.clone(),
+        subject.as_bytes(),
+        None,
+        b"1",
+    ));
+    sub.max.store(max, Ordering::Relaxed);
+    sub.delivered.store(delivered, Ordering::Relaxed);
     srv.accounts
         .global()
         .sublist
-        .insert(&sub.subject, None, SubRef(sub.clone()))
+        .insert(sub.subject(), None, SubRef(sub.clone()))
         .expect("insert");
 }
 
@@ -101,18 +100,16 @@ fn queue_group_skips_a_link_that_would_drop_the_message() {
         Some(crate::auth::CompiledPermissions::compile(&rules).expect("rules"));
     denied.delivery_filter.store(true, Ordering::Relaxed);
     for link in [&denied, &allowed] {
-        let sub = Arc::new(Subscription {
-            client: link.clone(),
-            subject: Bytes::from_static(b"work.>"),
-            queue: Some(Bytes::from_static(b"q")),
-            sid: Bytes::from_static(b"work.> q"),
-            max: AtomicU64::new(0),
-            delivered: AtomicU64::new(0),
-        });
+        let sub = Arc::new(Subscription::new(
+            link.clone(),
+            b"work.>",
+            Some(b"q"),
+            b"work.> q",
+        ));
         srv.accounts
             .global()
             .sublist
-            .insert(&sub.subject, sub.queue.as_deref(), SubRef(sub.clone()))
+            .insert(sub.subject(), sub.queue(), SubRef(sub.clone()))
             .expect("insert");
     }
     let mut fanout = Fanout::new(11);

@@ -6,10 +6,8 @@
 //! sid. Must not read or write the socket, and must not deliver except through
 //! the fan-out (`deliver`).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-
-use bytes::Bytes;
 
 use crate::conn::sample::SAMPLE_EVERY;
 
@@ -81,12 +79,12 @@ impl Reader {
                 queue,
                 sid,
             } => {
-                // The subscription keeps its own copy of the line: a slice of the
-                // frame would pin the whole read buffer (up to 64 KiB) for as long
-                // as the subscription lives, and keep it from being reused.
-                let line = Bytes::copy_from_slice(&frame);
-                let queue = queue.map(|q| line.slice(q));
-                self.on_sub(line.slice(subject), queue, line.slice(sid));
+                // The subscription copies what it keeps (`Subscription::new`).
+                let queue = queue.and_then(|q| frame.get(q));
+                match (frame.get(subject), frame.get(sid)) {
+                    (Some(subject), Some(sid)) => self.on_sub(subject, queue, sid),
+                    _ => self.send_err(text::INVALID_SUBJECT),
+                }
                 Ok(())
             }
             Op::Unsub { frame, sid, max } => {
@@ -182,40 +180,32 @@ impl Reader {
         }
     }
 
-    fn on_sub(&mut self, subject: Bytes, queue: Option<Bytes>, sid: Bytes) {
-        if subject::validate_subscribe(&subject).is_err()
-            || queue
-                .as_ref()
-                .is_some_and(|q| subject::validate_queue(q).is_err())
+    fn on_sub(&mut self, subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) {
+        if subject::validate_subscribe(subject).is_err()
+            || queue.is_some_and(|q| subject::validate_queue(q).is_err())
         {
             self.send_err(text::INVALID_SUBJECT);
             return;
         }
-        if !self
-            .auth
-            .can_subscribe(&self.me, &subject, queue.as_deref())
-        {
-            let queue_part = queue.as_deref().map_or(String::new(), |q| {
+        if !self.auth.can_subscribe(&self.me, subject, queue) {
+            let queue_part = queue.map_or(String::new(), |q| {
                 format!(", Queue: \"{}\"", String::from_utf8_lossy(q))
             });
             tracing::error!(
                 "{} Subscription Violation - {}, Subject \"{}\"{queue_part}, SID {}",
                 self.me.log(),
                 auth_user_label(&self.connect),
-                String::from_utf8_lossy(&subject),
-                String::from_utf8_lossy(&sid)
+                String::from_utf8_lossy(subject),
+                String::from_utf8_lossy(sid)
             );
-            self.send_err(&crate::auth::subscribe_violation(
-                &subject,
-                queue.as_deref(),
-            ));
+            self.send_err(&crate::auth::subscribe_violation(subject, queue));
             return;
         }
         let held = {
             let mut subs = self.me.subjects.lock();
-            let live = subs.get(&sid).map(|old| !old.is_expired());
+            let live = subs.get(sid).map(|old| !old.is_expired());
             if live == Some(false) {
-                subs.remove(&sid);
+                subs.remove(sid);
             }
             (live == Some(true), subs.len())
         };
@@ -229,22 +219,16 @@ impl Reader {
             self.send_err(text::MAX_SUBSCRIPTIONS);
             return;
         }
-        let sub = Arc::new(Subscription {
-            client: self.me.clone(),
-            subject,
-            queue,
-            sid: sid.clone(),
-            max: AtomicU64::new(0),
-            delivered: AtomicU64::new(0),
-        });
+        let sub = Arc::new(Subscription::new(self.me.clone(), subject, queue, sid));
         match self
             .acc
             .sublist
-            .insert(&sub.subject, sub.queue.as_deref(), SubRef(sub.clone()))
+            .insert(sub.subject(), sub.queue(), SubRef(sub.clone()))
         {
             Ok(()) => {
                 self.me.num_subs.fetch_add(1, Ordering::Relaxed);
-                self.me.subjects.lock().insert(sid, sub.clone());
+                let old = self.me.subjects.lock().insert(sub.clone());
+                drop(old);
                 self.srv.leafs.changed(&sub, true);
                 self.ok();
             }
@@ -266,12 +250,12 @@ impl Reader {
     }
 
     fn remove_from_sublist(&self, sub: &Arc<Subscription>) {
-        let removed = self.me.subjects.lock().remove(&sub.sid);
+        let removed = self.me.subjects.lock().remove(sub.sid());
         drop(removed);
         if self
             .acc
             .sublist
-            .remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()))
+            .remove(sub.subject(), sub.queue(), &SubRef(sub.clone()))
             .is_ok()
         {
             self.me.num_subs.fetch_sub(1, Ordering::Relaxed);
@@ -289,7 +273,7 @@ impl Reader {
             if self
                 .acc
                 .sublist
-                .remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()))
+                .remove(sub.subject(), sub.queue(), &SubRef(sub.clone()))
                 .is_ok()
             {
                 self.srv.leafs.changed(&sub, false);

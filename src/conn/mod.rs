@@ -12,18 +12,16 @@ pub mod outbound;
 mod perms;
 pub mod readbuf;
 pub mod sample;
+mod subscription;
 
 pub use kind::Kind;
 pub use perms::SharedPerms;
+pub use subscription::{SidMap, SubRef, Subscription};
 
-use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use bytes::Bytes;
 
 pub use outbound::{CloseReason, Delivery, Outbound};
 
@@ -64,7 +62,7 @@ pub struct ConnShared {
     /// Kept after close so the closed record lists them; the strong
     /// references (a cycle through `Subscription::client`) are dropped by
     /// [`ConnShared::forget_subscriptions`] once that record is taken.
-    pub subjects: Mutex<HashMap<Bytes, Arc<Subscription>>>,
+    pub subjects: Mutex<SidMap>,
     /// The account it is in: set once, when it authenticates (a client) or
     /// its link is bound (a leaf). Its subscriptions are in that account's
     /// sublist. Only a handle: `conn` never calls into the account.
@@ -140,7 +138,7 @@ impl ConnShared {
             allow_responses: AtomicBool::new(false),
             delivery_filter: AtomicBool::new(false),
             perms: SharedPerms::default(),
-            subjects: Mutex::new(HashMap::new()),
+            subjects: Mutex::new(SidMap::default()),
             account: OnceLock::new(),
         }
     }
@@ -163,11 +161,11 @@ impl ConnShared {
             let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
             let map = self.subjects.lock();
             let mut list: Vec<SubSnapshot> = map
-                .iter()
-                .map(|(sid, s)| SubSnapshot {
-                    sid: lossy(sid),
-                    subject: lossy(&s.subject),
-                    queue: s.queue.as_deref().map(lossy),
+                .values()
+                .map(|s| SubSnapshot {
+                    sid: lossy(s.sid()),
+                    subject: lossy(s.subject()),
+                    queue: s.queue().map(lossy),
                     msgs: s.delivered.load(Ordering::Relaxed),
                     max: s.max.load(Ordering::Relaxed),
                 })
@@ -245,63 +243,5 @@ pub struct LogPrefix {
 impl std::fmt::Display for LogPrefix {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} - {}:{} -", self.addr, self.kind.id_label(), self.id)
-    }
-}
-
-/// One SUB: what the interest graph holds and what delivery needs.
-pub struct Subscription {
-    pub client: Arc<ConnShared>,
-    pub subject: Bytes,
-    pub queue: Option<Bytes>,
-    pub sid: Bytes,
-    /// `UNSUB <sid> <max>`: deliveries allowed in total; 0 = unlimited.
-    pub max: AtomicU64,
-    /// Every delivery since SUB, as nats-server counts them: a later
-    /// `UNSUB <sid> <max>` counts what was already delivered against `max`, and
-    /// `/connz?subs=detail` and `/subsz?subs=1` report it as `msgs`.
-    pub delivered: AtomicU64,
-}
-
-impl Subscription {
-    /// Counts one delivery against an auto-unsubscribe limit. Returns `None` if the
-    /// limit is already used up, else whether this delivery is the last one.
-    /// Called with the subscriber's outbound lock held, which serialises every
-    /// delivery to this subscription: without a limit a plain load and store
-    /// count it, no atomic read-modify-write on the hot path.
-    pub fn take_delivery(&self) -> Option<bool> {
-        let max = self.max.load(Ordering::Relaxed);
-        if max == 0 {
-            let n = self.delivered.load(Ordering::Relaxed);
-            self.delivered.store(n + 1, Ordering::Relaxed);
-            return Some(false);
-        }
-        let n = self.delivered.fetch_add(1, Ordering::Relaxed) + 1;
-        if n > max {
-            None
-        } else {
-            Some(n == max)
-        }
-    }
-
-    /// An auto-unsubscribed subscription whose limit is reached.
-    pub fn is_expired(&self) -> bool {
-        let max = self.max.load(Ordering::Relaxed);
-        max != 0 && self.delivered.load(Ordering::Relaxed) >= max
-    }
-}
-
-/// The handle the interest graph stores: pointer identity, cheap to clone.
-#[derive(Clone)]
-pub struct SubRef(pub Arc<Subscription>);
-
-impl PartialEq for SubRef {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-}
-impl Eq for SubRef {}
-impl Hash for SubRef {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        (Arc::as_ptr(&self.0) as usize).hash(state)
     }
 }

@@ -129,7 +129,7 @@ pub async fn run<R: AsyncRead + Unpin + Send + 'static>(
     for sub in &remote {
         if acc
             .sublist
-            .remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()))
+            .remove(sub.subject(), sub.queue(), &SubRef(sub.clone()))
             .is_ok()
         {
             srv.leafs.changed(sub, false);
@@ -399,7 +399,7 @@ impl Link {
                     if self
                         .acc
                         .sublist
-                        .remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()))
+                        .remove(sub.subject(), sub.queue(), &SubRef(sub.clone()))
                         .is_ok()
                     {
                         self.srv.leafs.changed(&sub, false);
@@ -452,18 +452,16 @@ impl Link {
             // A queue weight update: one subscription per group is enough.
             return Ok(());
         }
-        let sub = Arc::new(Subscription {
-            client: self.me.clone(),
-            subject,
-            queue,
-            sid: Bytes::new(),
-            max: AtomicU64::new(0),
-            delivered: AtomicU64::new(0),
-        });
+        let sub = Arc::new(Subscription::new(
+            self.me.clone(),
+            &subject,
+            queue.as_deref(),
+            b"",
+        ));
         if self
             .acc
             .sublist
-            .insert(&sub.subject, sub.queue.as_deref(), SubRef(sub.clone()))
+            .insert(sub.subject(), sub.queue(), SubRef(sub.clone()))
             .is_ok()
         {
             self.rec.remote.lock().insert(key, sub.clone());

@@ -126,16 +126,16 @@ fn all_subs(server: &ServerState, acc: Option<&str>) -> Vec<SubDetail> {
             continue;
         }
         let subs = client.subjects.lock();
-        out.extend(subs.iter().map(|(sid, s)| {
+        out.extend(subs.values().map(|s| {
             let (msgs, max) = (
                 s.delivered.load(std::sync::atomic::Ordering::Relaxed),
                 s.max.load(std::sync::atomic::Ordering::Relaxed),
             );
             SubDetail {
                 cid: client.cid,
-                sid: lossy(sid),
-                subject: lossy(&s.subject),
-                qgroup: s.queue.as_deref().map(lossy).unwrap_or_default(),
+                sid: lossy(s.sid()),
+                subject: lossy(s.subject()),
+                qgroup: s.queue().map(lossy).unwrap_or_default(),
                 msgs,
                 max,
                 account: account.to_string(),
@@ -163,9 +163,9 @@ fn detail(s: &SubRef) -> SubDetail {
     let sub = &s.0;
     SubDetail {
         cid: sub.client.cid,
-        sid: lossy(&sub.sid),
-        subject: lossy(&sub.subject),
-        qgroup: sub.queue.as_deref().map(lossy).unwrap_or_default(),
+        sid: lossy(sub.sid()),
+        subject: lossy(sub.subject()),
+        qgroup: sub.queue().map(lossy).unwrap_or_default(),
         msgs: sub.delivered.load(Relaxed),
         max: sub.max.load(Relaxed),
         account: sub.client.account_name().to_string(),

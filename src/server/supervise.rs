@@ -56,7 +56,7 @@ fn after_panic(state: &ServerState, conn: &Arc<ConnShared>) {
             .accounts
             .of(conn)
             .sublist
-            .remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()))
+            .remove(sub.subject(), sub.queue(), &SubRef(sub.clone()))
             .is_ok()
         {
             state.leafs.changed(sub, false);

@@ -23,6 +23,15 @@ use crate::sync::Mutex;
 /// A subject and optional queue group: the unit of leaf interest.
 pub type InterestKey = (Bytes, Option<Bytes>);
 
+/// The interest key of `sub` (copied: a leaf's counts outlive no subscription,
+/// but they are kept by subject, not by subscription).
+pub fn interest_key(sub: &Subscription) -> InterestKey {
+    (
+        Bytes::copy_from_slice(sub.subject()),
+        sub.queue().map(Bytes::copy_from_slice),
+    )
+}
+
 /// One subscription's identity (its address while it lives): counting by
 /// identity makes counting in and out idempotent, so the full sync at link
 /// start and concurrent changes cannot count a subscription twice.
@@ -133,12 +142,12 @@ impl LeafLink {
     /// lock, so concurrent changes reach the peer in count order.
     pub fn note(&self, sub: &Subscription, added: bool) {
         // Never counted in, so its removal finds nothing to tell either.
-        if added && !self.may_tell(&sub.subject) {
+        if added && !self.may_tell(sub.subject()) {
             return;
         }
         let mut guard = self.told.lock();
         let Told { counts: told, open } = &mut *guard;
-        let key = (sub.subject.clone(), sub.queue.clone());
+        let key = interest_key(sub);
         let id = sub_id(sub);
         let n = if added {
             let set = told.entry(key.clone()).or_default();
@@ -309,7 +318,6 @@ impl LeafLinks {
 #[cfg(test)]
 mod tests {
     use std::net::SocketAddr;
-    use std::sync::atomic::AtomicU64;
 
     use super::*;
     use crate::conn::Kind;
@@ -319,14 +327,12 @@ mod tests {
         subject: &'static str,
         queue: Option<&'static str>,
     ) -> Arc<Subscription> {
-        Arc::new(Subscription {
-            client: client.clone(),
-            subject: Bytes::from_static(subject.as_bytes()),
-            queue: queue.map(|q| Bytes::from_static(q.as_bytes())),
-            sid: Bytes::from_static(b"1"),
-            max: AtomicU64::new(0),
-            delivered: AtomicU64::new(0),
-        })
+        Arc::new(Subscription::new(
+            client.clone(),
+            subject.as_bytes(),
+            queue.map(str::as_bytes),
+            b"1",
+        ))
     }
 
     /// A dialled link and a client whose subscriptions it hears of.

@@ -20,7 +20,7 @@ use tokio::sync::watch;
 mod leafs;
 mod remotes;
 
-pub use leafs::{sub_id, InterestKey, LeafLink, LeafLinks, LeafTraffic, SubId};
+pub use leafs::{interest_key, sub_id, InterestKey, LeafLink, LeafLinks, LeafTraffic, SubId};
 pub use remotes::{RemoteRun, Remotes};
 
 use crate::account::Accounts;
@@ -345,7 +345,7 @@ impl ServerState {
             keys.extend(
                 subs.values()
                     .filter(|s| !s.is_expired())
-                    .map(|s| ((s.subject.clone(), s.queue.clone()), sub_id(s))),
+                    .map(|s| (interest_key(s), sub_id(s))),
             );
         }
         for l in self.leafs.list() {
@@ -358,7 +358,7 @@ impl ServerState {
             self.accounts
                 .route_subscriptions(account)
                 .iter()
-                .map(|s| ((s.subject.clone(), s.queue.clone()), sub_id(s))),
+                .map(|s| (interest_key(s), sub_id(s))),
         );
         keys
     }
