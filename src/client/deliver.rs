@@ -20,7 +20,7 @@ use crate::protocol::encode;
 use crate::protocol::{PubArgs, QueueNames};
 use crate::rand::XorShift64;
 use crate::state::ServerState;
-use crate::sublist::MatchResult;
+use crate::sublist::Matched;
 
 /// A parsed PUB/HPUB seen through its frame; a message crossing into another
 /// account carries its mapped subject and reply beside the same frame.
@@ -141,7 +141,7 @@ struct LastMatch {
     account: usize,
     subject: Vec<u8>,
     generation: u64,
-    result: Option<Arc<MatchResult<SubRef>>>,
+    result: Option<Matched<SubRef>>,
 }
 
 impl Fanout {
@@ -247,7 +247,7 @@ impl Fanout {
     fn deliver_matches(
         &mut self,
         srv: &ServerState,
-        result: &MatchResult<SubRef>,
+        result: &Matched<SubRef>,
         me: &Arc<ConnShared>,
         echo: bool,
         msg: &Message,
@@ -260,7 +260,7 @@ impl Fanout {
         // The usual case, one link and no queue group, is delivered from
         // here without collecting targets (no reference count, no push).
         let mut one_link: Option<&SubRef> = None;
-        for sub in &result.plain {
+        for sub in result.plain() {
             let to = &sub.0.client;
             if Arc::ptr_eq(to, me) && (!echo || me.kind == Kind::Leaf) {
                 continue;
@@ -287,7 +287,7 @@ impl Fanout {
                 self.add_leaf_target(base, first, None);
             }
         }
-        for group in &result.queues {
+        for group in result.queues() {
             let n = group.members.len();
             if n == 0 || !msg.wants_group(&group.name) {
                 continue;
@@ -596,9 +596,9 @@ impl Fanout {
         let reply = msg.reply();
         let result = acc.sublist.match_subject(reply);
         for sub in result
-            .plain
+            .plain()
             .iter()
-            .chain(result.queues.iter().flat_map(|g| g.members.iter()))
+            .chain(result.queues().iter().flat_map(|g| g.members.iter()))
         {
             if !Arc::ptr_eq(&sub.0.client, me) {
                 continue;

@@ -148,9 +148,9 @@ fn all_subs(server: &ServerState, acc: Option<&str>) -> Vec<SubDetail> {
 /// Subscriptions a publish to `subject` would reach (every queue member).
 fn matching(acc: &Account, subject: &str) -> Vec<SubDetail> {
     let result = acc.sublist.match_subject(subject.as_bytes());
-    let members = result.queues.iter().flat_map(|q| q.members.iter());
+    let members = result.queues().iter().flat_map(|q| q.members.iter());
     result
-        .plain
+        .plain()
         .iter()
         .chain(members)
         .filter(|s| s.0.client.kind != Kind::Internal)

@@ -1,4 +1,4 @@
-//! The bounded match-result cache: literal subject → `Arc<MatchResult>`, split
+//! The bounded match-result cache: literal subject → [`Matched`](super::Matched), split
 //! into independently locked shards. Only consulted while wildcard
 //! subscriptions exist (without them the literal map is the answer).
 //!
@@ -12,7 +12,7 @@
 //! subject is hashed once per match) and hold the subject bytes for the
 //! equality check; a different subject with the same hash simply replaces the
 //! entry. A hit locks one shard, compares hash, subject and generation and
-//! clones an `Arc`: no allocation. Counters live inside the shard, under the
+//! clones a handle: no allocation. Counters live inside the shard, under the
 //! lock already held, on the shard's own cache line.
 //!
 //! Memory per entry: a 48-byte map slot (÷ load factor ≈ 0.6 → ~80 B), the
@@ -21,18 +21,18 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{fence, AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crossbeam_utils::CachePadded;
 
 use super::hash::IdBuild;
-use super::MatchResult;
+use super::Matched;
 
 /// A cached result, its subject and the wildcard generation it was computed at.
 pub(crate) struct Entry<T> {
     key: Box<[u8]>,
     wc_gen: u64,
-    result: Arc<MatchResult<T>>,
+    result: Matched<T>,
 }
 
 struct Shard<T> {
@@ -69,7 +69,7 @@ pub(crate) struct Cache<T> {
     per_shard: usize,
 }
 
-impl<T> Cache<T> {
+impl<T: Clone> Cache<T> {
     /// `capacity` total entries (0 = never store) over `shards` shards (rounded
     /// up to a power of two, at least 1).
     pub(crate) fn new(capacity: usize, shards: usize) -> Self {
@@ -128,16 +128,11 @@ impl<T> Cache<T> {
     /// Returns the cached result if present and computed at `wc_gen`; counts a
     /// hit or a miss. On a miss, the ticket must be passed to `put`.
     #[inline]
-    pub(crate) fn get(
-        &self,
-        hash: u64,
-        subject: &[u8],
-        wc_gen: u64,
-    ) -> Result<Arc<MatchResult<T>>, Ticket> {
+    pub(crate) fn get(&self, hash: u64, subject: &[u8], wc_gen: u64) -> Result<Matched<T>, Ticket> {
         let mut shard = self.shard(hash);
         if let Some(e) = shard.map.get(&hash) {
             if e.wc_gen == wc_gen && *e.key == *subject {
-                let r = Arc::clone(&e.result);
+                let r = e.result.clone();
                 shard.hits += 1;
                 return Ok(r);
             }
@@ -154,7 +149,7 @@ impl<T> Cache<T> {
         hash: u64,
         subject: &[u8],
         wc_gen: u64,
-        result: &Arc<MatchResult<T>>,
+        result: &Matched<T>,
         ticket: Ticket,
     ) -> Evicted<T> {
         let mut shard = self.shard(hash);
@@ -170,7 +165,7 @@ impl<T> Cache<T> {
         let e = Entry {
             key: Box::from(subject),
             wc_gen,
-            result: Arc::clone(result),
+            result: result.clone(),
         };
         if let Some(old) = shard.map.insert(hash, e) {
             evicted = Some(old);

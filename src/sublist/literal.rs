@@ -8,9 +8,11 @@
 //! removes, and hits/misses of the direct path). Must not touch the wildcard
 //! trie or the merged-result cache.
 //!
-//! Each entry's subscribers are kept *as* a ready `Arc<MatchResult>`: a match
-//! clones that `Arc` (no allocation), a change mutates it in place when no
-//! reader holds it (`Arc::make_mut`) and copies it otherwise (copy-on-write).
+//! An entry with one plain subscriber holds just that subscriber (a match
+//! clones the handle); any other entry keeps its subscribers *as* a ready
+//! `Arc<MatchResult>`: a match clones that `Arc` (no allocation), a change
+//! mutates it in place when no reader holds it (`Arc::make_mut`) and copies
+//! it otherwise (copy-on-write).
 //!
 //! Shards bound what a reader can wait for: a writer holds one shard's mutex
 //! for one map operation; a map resize copies only that shard's entries
@@ -24,17 +26,58 @@ use crossbeam_utils::CachePadded;
 
 use super::hash::FastBuild;
 use super::trie::{push_tight, remove_one};
-use super::{MatchResult, QueueGroup};
+use super::{MatchResult, Matched, QueueGroup};
 
 /// Number of shards (power of two). 256 × 128 B padded = 32 KiB per engine.
 pub(crate) const SHARDS: usize = 256;
 
-/// One literal subject's subscribers.
-pub(crate) struct Lit<T> {
-    pub(crate) result: Arc<MatchResult<T>>,
-    /// Served by the direct path since its last change: the next direct match
-    /// is counted as a cache hit (the entry *is* the cached result).
-    pub(crate) warm: bool,
+/// One literal subject's subscribers: a lone plain subscriber by value (the
+/// common case: no result allocated), else a ready shared result (kept, once
+/// made, until the subject has no subscriber left). `warm`:
+/// served by the direct path since its last change, so the next direct
+/// match is counted as a cache hit (the entry *is* the cached result).
+pub(crate) enum Lit<T> {
+    One {
+        sub: T,
+        warm: bool,
+    },
+    Many {
+        result: Arc<MatchResult<T>>,
+        warm: bool,
+    },
+}
+
+impl<T: Clone> Lit<T> {
+    /// What a match of this subject returns (no allocation).
+    #[inline]
+    pub(crate) fn matched(&self) -> Matched<T> {
+        match self {
+            Lit::One { sub, .. } => Matched::one(sub.clone()),
+            Lit::Many { result, .. } => Matched::shared(Arc::clone(result)),
+        }
+    }
+}
+
+impl<T> Lit<T> {
+    #[inline]
+    pub(crate) fn warm(&self) -> bool {
+        match self {
+            Lit::One { warm, .. } | Lit::Many { warm, .. } => *warm,
+        }
+    }
+
+    fn warm_mut(&mut self) -> &mut bool {
+        match self {
+            Lit::One { warm, .. } | Lit::Many { warm, .. } => warm,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Lit::One { .. } => 1,
+            Lit::Many { result, .. } => result.len(),
+        }
+    }
 }
 
 /// Warm entries of a shard (the direct path's "cache"), kept incrementally so
@@ -51,8 +94,8 @@ impl Warm {
     /// Marks `lit` warm (first direct match since its last change).
     #[inline]
     pub(crate) fn heat<T>(&mut self, lit: &mut Lit<T>) {
-        let f = lit.result.len();
-        lit.warm = true;
+        let f = lit.len();
+        *lit.warm_mut() = true;
         self.entries += 1;
         self.fanout += f;
         self.max = self.max.max(f);
@@ -61,10 +104,10 @@ impl Warm {
     /// Marks `lit` cold before it changes.
     #[inline]
     fn cool<T>(&mut self, lit: &mut Lit<T>) {
-        if lit.warm {
-            lit.warm = false;
+        if lit.warm() {
+            *lit.warm_mut() = false;
             self.entries -= 1;
-            self.fanout -= lit.result.len();
+            self.fanout -= lit.len();
             if self.entries == 0 {
                 self.max = 0;
             }
@@ -122,34 +165,38 @@ impl<T> Literal<T> {
 impl<T: Clone + PartialEq> Shard<T> {
     /// Adds a subscriber.
     pub(crate) fn insert(&mut self, subject: &[u8], queue: Option<&[u8]>, sub: T) {
-        let lit = match self.map.get_mut(subject) {
-            Some(l) => l,
-            None => self.map.entry(Box::from(subject)).or_insert_with(|| Lit {
-                result: Arc::new(MatchResult::new()),
-                warm: false,
-            }),
+        let Some(lit) = self.map.get_mut(subject) else {
+            let lit = match queue {
+                None => Lit::One { sub, warm: false },
+                Some(q) => Lit::Many {
+                    result: Arc::new(with_sub(MatchResult::new(), Some(q), sub)),
+                    warm: false,
+                },
+            };
+            self.map.insert(Box::from(subject), lit);
+            self.inserts += 1;
+            return;
         };
         self.warm.cool(lit);
-        let r = Arc::make_mut(&mut lit.result);
-        match queue {
-            None => push_tight(&mut r.plain, sub),
-            Some(q) => match r.queues.iter_mut().find(|g| g.name[..] == *q) {
-                Some(g) => push_tight(&mut g.members, sub),
-                None => push_tight(
-                    &mut r.queues,
-                    QueueGroup {
-                        name: Bytes::copy_from_slice(q),
-                        members: vec![sub],
-                    },
-                ),
-            },
+        match lit {
+            Lit::One { sub: first, .. } => {
+                let mut r = MatchResult {
+                    plain: Vec::with_capacity(2),
+                    queues: Vec::new(),
+                };
+                r.plain.push(first.clone());
+                *lit = Lit::Many {
+                    result: Arc::new(with_sub(r, queue, sub)),
+                    warm: false,
+                };
+            }
+            Lit::Many { result, .. } => add_sub(Arc::make_mut(result), queue, sub),
         }
         self.inserts += 1;
     }
 
     /// Removes one occurrence. `Err(())` if absent; `Ok(old)` hands back the
-    /// entry's previous result (if it was shared or the entry went away) so
-    /// the caller frees it after unlocking.
+    /// entry if it went away, so the caller frees it after unlocking.
     #[allow(clippy::result_unit_err)]
     pub(crate) fn remove(
         &mut self,
@@ -161,10 +208,11 @@ impl<T: Clone + PartialEq> Shard<T> {
             return Err(());
         };
         // Check before copying a shared result.
-        let present = match queue {
-            None => lit.result.plain.contains(sub),
-            Some(q) => lit
-                .result
+        let present = match (&*lit, queue) {
+            (Lit::One { sub: s, .. }, None) => s == sub,
+            (Lit::One { .. }, Some(_)) => false,
+            (Lit::Many { result, .. }, None) => result.plain.contains(sub),
+            (Lit::Many { result, .. }, Some(q)) => result
                 .queues
                 .iter()
                 .any(|g| g.name[..] == *q && g.members.contains(sub)),
@@ -173,31 +221,60 @@ impl<T: Clone + PartialEq> Shard<T> {
             return Err(());
         }
         self.warm.cool(lit);
-        let r = Arc::make_mut(&mut lit.result);
-        match queue {
-            None => {
-                remove_one(&mut r.plain, sub);
-            }
-            Some(q) => {
-                if let Some(i) = r.queues.iter().position(|g| g.name[..] == *q) {
-                    remove_one(&mut r.queues[i].members, sub);
-                    if r.queues[i].members.is_empty() {
-                        r.queues.swap_remove(i);
+        self.removes += 1;
+        let gone = match lit {
+            Lit::One { .. } => true,
+            Lit::Many { result, .. } => {
+                let r = Arc::make_mut(result);
+                match queue {
+                    None => {
+                        remove_one(&mut r.plain, sub);
+                    }
+                    Some(q) => {
+                        if let Some(i) = r.queues.iter().position(|g| g.name[..] == *q) {
+                            remove_one(&mut r.queues[i].members, sub);
+                            if r.queues[i].members.is_empty() {
+                                r.queues.swap_remove(i);
+                            }
+                        }
                     }
                 }
+                // Down to one subscriber it stays shared: a subject whose
+                // interest goes 1 ↔ 2 does not allocate on every change.
+                r.is_empty()
             }
-        }
-        self.removes += 1;
-        let old = if r.is_empty() {
-            let old = self.map.remove(subject);
-            let cap = self.map.capacity();
-            if cap > 64 && self.map.len() * 4 < cap {
-                self.map.shrink_to_fit();
-            }
-            old
-        } else {
-            None
         };
+        if !gone {
+            return Ok(None);
+        }
+        let old = self.map.remove(subject);
+        let cap = self.map.capacity();
+        if cap > 64 && self.map.len() * 4 < cap {
+            self.map.shrink_to_fit();
+        }
         Ok(old)
+    }
+}
+
+/// `r` with `sub` added (plain, or to its queue group).
+fn with_sub<T>(mut r: MatchResult<T>, queue: Option<&[u8]>, sub: T) -> MatchResult<T> {
+    add_sub(&mut r, queue, sub);
+    r
+}
+
+/// Adds `sub` to `r` (plain, or to its queue group).
+fn add_sub<T>(r: &mut MatchResult<T>, queue: Option<&[u8]>, sub: T) {
+    match queue {
+        None => push_tight(&mut r.plain, sub),
+        Some(q) => match r.queues.iter_mut().find(|g| g.name[..] == *q) {
+            Some(g) => push_tight(&mut g.members, sub),
+            None => push_tight(
+                &mut r.queues,
+                QueueGroup {
+                    name: Bytes::copy_from_slice(q),
+                    members: vec![sub],
+                },
+            ),
+        },
     }
 }

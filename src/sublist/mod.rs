@@ -6,9 +6,10 @@
 //!
 //! # Concurrency design (measured in docs/PERFORMANCE.md)
 //! - Literal subscriptions live in a 256-shard map (`literal.rs`), subject →
-//!   ready `Arc<MatchResult>`; wildcard ones in a trie under one `RwLock`.
+//!   its lone plain subscriber or a ready `Arc<MatchResult>`; wildcard ones
+//!   in a trie under one `RwLock`. A match returns a [`Matched`].
 //! - While no wildcard subscription exists, a match is one literal lookup (one
-//!   shard mutex, an `Arc` clone). Otherwise the sharded cache (`cache.rs`) is
+//!   shard mutex, a handle clone). Otherwise the sharded cache (`cache.rs`) is
 //!   consulted first; a miss merges the literal entry and the trie walk.
 //! - Writers hold one literal shard for one map operation, or the trie lock
 //!   for one O(tokens) walk; freed results are dropped after unlocking.
@@ -21,21 +22,23 @@
 mod cache;
 mod hash;
 mod literal;
+mod result;
 mod stats;
 mod trie;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{PoisonError, RwLock};
 
-use bytes::Bytes;
 use crossbeam_utils::CachePadded;
 
+pub use result::{MatchResult, Matched, QueueGroup};
 pub use stats::SublistStats;
 
 use crate::subject::{self, SubjectError};
 use cache::Cache;
 use hash::hash_bytes;
 use literal::Literal;
+use result::merge;
 /// The plain interest trie (no lock, no cache): what `Sublist` wraps, exposed so
 /// benchmarks can measure the talk's "one lock around a trie" design against it.
 pub use trie::Trie;
@@ -58,53 +61,6 @@ pub enum SublistError {
     /// No such (subject, queue, subscriber) was stored.
     #[error("subscription not found")]
     NotFound,
-}
-
-/// Subscribers that share a queue group name; one of them gets each message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueueGroup<T> {
-    /// Queue group name, shared (refcounted) with the trie.
-    pub name: Bytes,
-    /// Members from every matching pattern with this queue name.
-    pub members: Vec<T>,
-}
-
-/// Everything a published subject reaches. Shared read-only through an `Arc`
-/// so cache hits cost a refcount increment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MatchResult<T> {
-    /// Subscribers without a queue group: each gets the message. A subscriber
-    /// stored under two matching subjects appears twice.
-    pub plain: Vec<T>,
-    /// Queue groups, one entry per distinct name.
-    pub queues: Vec<QueueGroup<T>>,
-}
-
-impl<T> MatchResult<T> {
-    /// An empty result.
-    pub fn new() -> Self {
-        MatchResult {
-            plain: Vec::new(),
-            queues: Vec::new(),
-        }
-    }
-
-    /// True if nobody is interested (the no-responders case).
-    pub fn is_empty(&self) -> bool {
-        self.plain.is_empty() && self.queues.is_empty()
-    }
-
-    /// Deliveries one message makes: plain subscribers plus one per queue group
-    /// (this is also the fan-out counted in the statistics).
-    pub fn len(&self) -> usize {
-        self.plain.len() + self.queues.len()
-    }
-}
-
-impl<T> Default for MatchResult<T> {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 /// How writers keep the cache correct. `Global` exists only to be measured
@@ -167,8 +123,6 @@ pub struct Sublist<T> {
     wc_gen: CachePadded<AtomicU64>,
     /// Bumped on every insert/remove; the live count beside it.
     generation: CachePadded<(AtomicU64, AtomicU64)>,
-    /// Returned for subjects nobody is interested in (no allocation).
-    empty: Arc<MatchResult<T>>,
     invalidation: Invalidation,
 }
 
@@ -176,36 +130,6 @@ impl<T: Clone + Eq + std::hash::Hash + Send + Sync + 'static> Default for Sublis
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// Literal-map result plus wildcard-trie result, as one `Arc`. Reuses the
-/// literal `Arc` when the trie added nothing (no allocation).
-fn merge<T: Clone>(
-    lit: Option<Arc<MatchResult<T>>>,
-    wild: MatchResult<T>,
-    empty: &Arc<MatchResult<T>>,
-) -> Arc<MatchResult<T>> {
-    let lit = match lit {
-        None if wild.is_empty() => return Arc::clone(empty),
-        None => return Arc::new(wild),
-        Some(l) if wild.is_empty() => return l,
-        Some(l) => l,
-    };
-    let mut plain = Vec::with_capacity(lit.plain.len() + wild.plain.len());
-    plain.extend_from_slice(&lit.plain);
-    plain.extend(wild.plain);
-    let mut queues = Vec::with_capacity(lit.queues.len() + wild.queues.len());
-    queues.extend_from_slice(&lit.queues);
-    for g in wild.queues {
-        match queues
-            .iter_mut()
-            .find(|q: &&mut QueueGroup<T>| q.name == g.name)
-        {
-            Some(q) => q.members.extend(g.members),
-            None => queues.push(g),
-        }
-    }
-    Arc::new(MatchResult { plain, queues })
 }
 
 impl<T: Clone + Eq + std::hash::Hash + Send + Sync + 'static> Sublist<T> {
@@ -233,7 +157,6 @@ impl<T: Clone + Eq + std::hash::Hash + Send + Sync + 'static> Sublist<T> {
             cache: Cache::new(cfg.cache_capacity, cfg.cache_shards),
             wc_gen: CachePadded::new(AtomicU64::new(0)),
             generation: CachePadded::new((AtomicU64::new(0), AtomicU64::new(0))),
-            empty: Arc::new(MatchResult::new()),
             invalidation: cfg.invalidation,
         }
     }
@@ -312,22 +235,22 @@ impl<T: Clone + Eq + std::hash::Hash + Send + Sync + 'static> Sublist<T> {
     /// Literal map only: the entry *is* the cached result. Counted as a hit
     /// when served before since its last change, else as a miss.
     #[inline]
-    fn match_direct(&self, hash: u64, subject: &[u8]) -> Arc<MatchResult<T>> {
+    fn match_direct(&self, hash: u64, subject: &[u8]) -> Matched<T> {
         let mut guard = self.literal.shard(hash);
         let shard = &mut *guard;
         match shard.map.get_mut(subject) {
             Some(lit) => {
-                if lit.warm {
+                if lit.warm() {
                     shard.hits += 1;
                 } else {
                     shard.warm.heat(lit);
                     shard.misses += 1;
                 }
-                Arc::clone(&lit.result)
+                lit.matched()
             }
             None => {
                 shard.misses += 1;
-                Arc::clone(&self.empty)
+                Matched::empty()
             }
         }
     }
@@ -335,13 +258,13 @@ impl<T: Clone + Eq + std::hash::Hash + Send + Sync + 'static> Sublist<T> {
     /// Literal lookup plus wildcard-trie walk, no cache; `count_miss` when the
     /// cache is off (the miss is counted in the literal shard, already locked).
     #[inline]
-    fn compute(&self, hash: u64, subject: &[u8], count_miss: bool) -> Arc<MatchResult<T>> {
+    fn compute(&self, hash: u64, subject: &[u8], count_miss: bool) -> Matched<T> {
         let lit = {
             let mut shard = self.literal.shard(hash);
             if count_miss {
                 shard.misses += 1;
             }
-            shard.map.get(subject).map(|l| Arc::clone(&l.result))
+            shard.map.get(subject).map(literal::Lit::matched)
         };
         let mut w = MatchResult::new();
         self.wild
@@ -349,13 +272,13 @@ impl<T: Clone + Eq + std::hash::Hash + Send + Sync + 'static> Sublist<T> {
             .unwrap_or_else(PoisonError::into_inner)
             .trie
             .collect(subject, &mut w);
-        merge(lit, w, &self.empty)
+        merge(lit, w)
     }
 
     /// All subscriptions matching the literal `subject` (wildcard semantics of
-    /// the stored patterns apply). A cache hit only clones an `Arc`.
+    /// the stored patterns apply). A cache hit only clones a handle.
     #[inline]
-    pub fn match_subject(&self, subject: &[u8]) -> Arc<MatchResult<T>> {
+    pub fn match_subject(&self, subject: &[u8]) -> Matched<T> {
         let hash = hash_bytes(subject);
         if self.wild_count.load(Ordering::Acquire) == 0 {
             return self.match_direct(hash, subject);

@@ -51,7 +51,7 @@ async fn interest(srv: &TestServer, account: &str, subject: &str, n: usize) {
     loop {
         let r = acc.sublist.match_subject(subject.as_bytes());
         let clients = r
-            .plain
+            .plain()
             .iter()
             .filter(|s| s.0.client.kind != natrium::conn::Kind::Internal)
             .count();

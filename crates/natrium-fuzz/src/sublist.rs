@@ -5,18 +5,18 @@
 
 use std::collections::BTreeMap;
 
-use natrium::sublist::{Invalidation, MatchResult, Sublist, SublistConfig};
+use natrium::sublist::{Invalidation, Matched, Sublist, SublistConfig};
 
 const TOKENS: [&str; 6] = ["a", "b", "cc", "*", ">", "a"];
 const QUEUES: [Option<&str>; 4] = [None, None, Some("q1"), Some("q2")];
 
 type Norm = (Vec<u32>, BTreeMap<Vec<u8>, Vec<u32>>);
 
-fn norm(r: &MatchResult<u32>) -> Norm {
-    let mut plain = r.plain.clone();
+fn norm(r: &Matched<u32>) -> Norm {
+    let mut plain = r.plain().to_vec();
     plain.sort_unstable();
     let mut q = BTreeMap::new();
-    for g in &r.queues {
+    for g in r.queues() {
         let mut m = g.members.clone();
         m.sort_unstable();
         assert!(

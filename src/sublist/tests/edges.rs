@@ -2,10 +2,10 @@
 //! invalid input, literal matching and statistics.
 
 use crate::subject::SubjectError;
-use crate::sublist::{MatchResult, Sublist, SublistError};
+use crate::sublist::{Matched, Sublist, SublistError};
 
-fn plain(r: &MatchResult<u32>) -> Vec<u32> {
-    let mut v = r.plain.clone();
+fn plain(r: &Matched<u32>) -> Vec<u32> {
+    let mut v = r.plain().to_vec();
     v.sort_unstable();
     v
 }
@@ -78,7 +78,7 @@ fn queue_groups_are_grouped_by_name() {
         let r = s.match_subject(b"foo.bar");
         assert_eq!(plain(&r), [4]);
         let mut groups: Vec<(Vec<u8>, Vec<u32>)> = r
-            .queues
+            .queues()
             .iter()
             .map(|g| {
                 let mut m = g.members.clone();
@@ -93,7 +93,7 @@ fn queue_groups_are_grouped_by_name() {
         );
         assert_eq!(r.len(), 3);
         s.remove(b"foo.*", Some(b"q1"), &2).unwrap();
-        assert_eq!(s.match_subject(b"foo.bar").queues[0].members.len(), 1);
+        assert_eq!(s.match_subject(b"foo.bar").queues()[0].members.len(), 1);
     }
 }
 
@@ -222,9 +222,10 @@ fn generation_and_stats() {
 fn cache_hit_returns_the_same_arc() {
     let s: Sublist<u32> = Sublist::new();
     s.insert(b"a.b", None, 1).unwrap();
+    s.insert(b"a.b", None, 2).unwrap();
     let r1 = s.match_subject(b"a.b");
     let r2 = s.match_subject(b"a.b");
-    assert!(std::sync::Arc::ptr_eq(&r1, &r2));
+    assert!(r1.same_shared(&r2));
 }
 
 /// Literal subscriptions live in a hash map, wildcard ones in the trie; a
@@ -237,31 +238,31 @@ fn literal_and_wildcard_interest_merge() {
         s.insert(b"a.b", None, 2).unwrap();
         let r = s.match_subject(b"a.b");
         assert_eq!(plain(&r), [2]);
-        assert_eq!(r.queues.len(), 1);
+        assert_eq!(r.queues().len(), 1);
         s.insert(b"a.*", Some(b"q"), 3).unwrap();
         s.insert(b"*.b", None, 4).unwrap();
         for _ in 0..2 {
             let r = s.match_subject(b"a.b");
             assert_eq!(plain(&r), [2, 4]);
-            assert_eq!(r.queues.len(), 1);
-            let mut m = r.queues[0].members.clone();
+            assert_eq!(r.queues().len(), 1);
+            let mut m = r.queues()[0].members.clone();
             m.sort_unstable();
             assert_eq!(m, [1, 3]);
-            assert_eq!(&r.queues[0].name[..], b"q");
+            assert_eq!(&r.queues()[0].name[..], b"q");
         }
         // Only wildcard interest for this subject.
         assert_eq!(plain(&s.match_subject(b"x.b")), [4]);
         // A publish to `a.*`: its `*` is a literal token, matched by the
         // wildcard queue subscription `a.*` only.
         let r = s.match_subject(b"a.*");
-        assert!(r.plain.is_empty());
-        assert_eq!(r.queues[0].members, [3]);
+        assert!(r.plain().is_empty());
+        assert_eq!(r.queues()[0].members, [3]);
         s.remove(b"a.*", Some(b"q"), &3).unwrap();
         s.remove(b"*.b", None, &4).unwrap();
         // Back on the direct path: no wildcard left.
         let r = s.match_subject(b"a.b");
         assert_eq!(plain(&r), [2]);
-        assert_eq!(r.queues[0].members, [1]);
+        assert_eq!(r.queues()[0].members, [1]);
         assert_eq!(s.count(), 2);
     }
 }

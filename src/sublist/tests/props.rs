@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::sublist::{Invalidation, MatchResult, Sublist, SublistConfig, SublistError};
+use crate::sublist::{Invalidation, MatchResult, Matched, Sublist, SublistConfig, SublistError};
 use proptest::prelude::*;
 
 /// Reference: every subscription in a list, each tested token by token.
@@ -30,11 +30,11 @@ fn ref_matches(pattern: &str, subject: &str) -> bool {
 
 type Norm = (Vec<u32>, BTreeMap<Vec<u8>, Vec<u32>>);
 
-fn norm(r: &MatchResult<u32>) -> Norm {
-    let mut plain = r.plain.clone();
+fn norm(r: &Matched<u32>) -> Norm {
+    let mut plain = r.plain().to_vec();
     plain.sort_unstable();
     let mut q = BTreeMap::new();
-    for g in &r.queues {
+    for g in r.queues() {
         let mut m = g.members.clone();
         m.sort_unstable();
         assert!(
@@ -65,7 +65,7 @@ impl Reference {
                 },
             }
         }
-        norm(&out)
+        norm(&Matched::from(out))
     }
 }
 

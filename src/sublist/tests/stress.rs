@@ -53,7 +53,7 @@ fn run(engine: Arc<Sublist<u32>>) {
                     engine.insert(b"s.*", None, id(t, round, 9)).unwrap();
                     for other in 0..7 {
                         let r = engine.match_subject(format!("s.{other}").as_bytes());
-                        for &x in &r.plain {
+                        for &x in r.plain() {
                             let k = x & 0xf;
                             let rr = (x >> 4) & 0xf_ffff;
                             assert!(
@@ -64,8 +64,8 @@ fn run(engine: Arc<Sublist<u32>>) {
                     }
                     // Own subject: exactly what this thread holds now.
                     let r = engine.match_subject(own.as_bytes());
-                    let mut got: BTreeSet<u32> = r.plain.iter().copied().collect();
-                    for g in &r.queues {
+                    let mut got: BTreeSet<u32> = r.plain().iter().copied().collect();
+                    for g in r.queues() {
                         got.extend(g.members.iter().copied());
                     }
                     assert_eq!(got, live, "thread {t} round {round}");
@@ -96,8 +96,8 @@ fn run(engine: Arc<Sublist<u32>>) {
     assert_eq!(engine.count() as u32, THREADS * kept * 6);
     for t in 0..THREADS {
         let r = engine.match_subject(format!("t{t}.x").as_bytes());
-        let mut got: BTreeSet<u32> = r.plain.iter().copied().collect();
-        for g in &r.queues {
+        let mut got: BTreeSet<u32> = r.plain().iter().copied().collect();
+        for g in r.queues() {
             got.extend(g.members.iter().copied());
         }
         let want: BTreeSet<u32> = survivors.iter().copied().filter(|x| x >> 24 == t).collect();
@@ -105,7 +105,7 @@ fn run(engine: Arc<Sublist<u32>>) {
     }
     for other in 0..7u32 {
         let r = engine.match_subject(format!("s.{other}").as_bytes());
-        let got: BTreeSet<u32> = r.plain.iter().copied().collect();
+        let got: BTreeSet<u32> = r.plain().iter().copied().collect();
         let want: BTreeSet<u32> = (0..THREADS)
             .flat_map(|t| (0..ROUNDS).step_by(2).map(move |round| (t, round)))
             .flat_map(|(t, round)| {
@@ -163,7 +163,7 @@ fn literal_writers_race_first_cache_stores() {
                     let mut k = 0u32;
                     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                         let r = engine.match_subject(format!("w.{}", k % 4).as_bytes());
-                        assert!(r.plain.contains(&999));
+                        assert!(r.plain().contains(&999));
                         k += 1;
                     }
                 })
@@ -174,14 +174,14 @@ fn literal_writers_race_first_cache_stores() {
             let id = round * 100 + i;
             engine.insert(subj.as_bytes(), None, id).unwrap();
             let r = engine.match_subject(subj.as_bytes());
-            assert!(r.plain.contains(&id), "round {round} op {i}: lost insert");
+            assert!(r.plain().contains(&id), "round {round} op {i}: lost insert");
             engine.remove(subj.as_bytes(), None, &id).unwrap();
             let r = engine.match_subject(subj.as_bytes());
             assert!(
-                !r.plain.contains(&id),
+                !r.plain().contains(&id),
                 "round {round} op {i}: stale after remove"
             );
-            assert_eq!(r.plain, [999]);
+            assert_eq!(r.plain(), [999]);
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         for h in readers {
