@@ -147,7 +147,7 @@ struct LastMatch {
 impl Fanout {
     pub fn new(seed: u64) -> Self {
         Fanout {
-            wake: Vec::with_capacity(16),
+            wake: Vec::new(),
             scratch: FlushBufs::default(),
             stall: None,
             last: LastMatch::default(),

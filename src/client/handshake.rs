@@ -24,7 +24,14 @@ impl Reader {
                 return Ok(());
             };
             let auth = self.srv.authenticator();
-            match ConnAuth::authenticate(auth, info.clone(), self.auth.nonce.clone()).await {
+            // Boxed: this future (bcrypt off the reactor) would otherwise
+            // be part of every connection's reader task, idle or not.
+            let check = Box::pin(ConnAuth::authenticate(
+                auth,
+                ConnectInfo::clone(&info),
+                self.auth.nonce.clone(),
+            ));
+            match check.await {
                 Ok(user) => {
                     let Some(acc) = self.srv.accounts.get(&user.account) else {
                         tracing::error!(
@@ -41,7 +48,7 @@ impl Reader {
                     self.acc = acc;
                     self.auth.set_user(&self.me, user);
                     self.authed = true;
-                    self.finish_connect(info);
+                    self.finish_connect(*info);
                 }
                 Err(e) => {
                     // nats-server's line names who tried, never why; the
@@ -69,7 +76,12 @@ impl Reader {
         if !self.authed || !auth.auth_required() {
             return Ok(());
         }
-        match ConnAuth::authenticate(auth, self.connect.clone(), self.auth.nonce.clone()).await {
+        let check = Box::pin(ConnAuth::authenticate(
+            auth,
+            self.connect.clone(),
+            self.auth.nonce.clone(),
+        ));
+        match check.await {
             // A connection cannot change account: moved users reconnect.
             Ok(user) if *user.account == *self.acc.name => {
                 self.auth.set_user(&self.me, user);

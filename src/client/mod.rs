@@ -20,3 +20,6 @@ pub use read::{serve, ConnStart, Ended};
 
 #[cfg(test)]
 pub(crate) use ops::FAULT_PANIC_SUBJECT;
+
+#[cfg(test)]
+mod idle_size_tests;

@@ -112,20 +112,21 @@ impl Reader {
         }
         if !self.authed {
             // Credentials are checked by `process_all`, which may await bcrypt.
-            self.pending_auth = Some(info);
+            self.pending_auth = Some(Box::new(info));
             return Ok(());
         }
         self.finish_connect(info);
         Ok(())
     }
 
-    pub(super) fn finish_connect(&mut self, info: ConnectInfo) {
+    pub(super) fn finish_connect(&mut self, mut info: ConnectInfo) {
         self.me.headers.store(info.headers, Ordering::Relaxed);
         {
+            // Moved, not copied: only monitoring reads them.
             let mut meta = self.me.meta.lock();
-            meta.name = info.name.clone().unwrap_or_default();
-            meta.lang = info.lang.clone().unwrap_or_default();
-            meta.version = info.version.clone().unwrap_or_default();
+            meta.name = info.name.take().unwrap_or_default();
+            meta.lang = info.lang.take().unwrap_or_default();
+            meta.version = info.version.take().unwrap_or_default();
         }
         self.connect = info;
         self.srv

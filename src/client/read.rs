@@ -108,8 +108,9 @@ pub(super) struct Reader {
     pub(super) auth: ConnAuth,
     /// CONNECT was accepted (always true when no auth is configured).
     pub(super) authed: bool,
-    /// A CONNECT waiting for (possibly slow) credential checks.
-    pub(super) pending_auth: Option<ConnectInfo>,
+    /// A CONNECT waiting for (possibly slow) credential checks (boxed: an
+    /// idle connection's task should not carry its room).
+    pub(super) pending_auth: Option<Box<ConnectInfo>>,
     /// The account whose subject space its PUB and SUB use: `$G` until
     /// CONNECT authenticates it into another.
     pub(super) acc: Arc<Account>,
@@ -164,8 +165,9 @@ impl Reader {
         let first = tokio::time::Instant::now() + FIRST_PING.min(interval);
         let mut ping = tokio::time::interval_at(first, interval);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let auth_deadline = tokio::time::sleep(auth_timeout);
-        tokio::pin!(auth_deadline);
+        // Boxed, and only while unauthenticated: a connection's reader task
+        // keeps no room for a timer it no longer needs.
+        let mut auth_deadline = (!self.authed).then(|| Box::pin(tokio::time::sleep(auth_timeout)));
         let mut reloads = self.srv.subscribe_reload();
         loop {
             rb.prepare(self.parser.bytes_needed().unwrap_or(0));
@@ -196,7 +198,7 @@ impl Reader {
                         Ok(())
                     }
                 }
-                _ = &mut auth_deadline, if !self.authed => {
+                Some(()) = async { auth_deadline.as_mut()?.await; Some(()) }, if !self.authed => {
                     tracing::error!("{} Authentication Timeout", self.me.log());
                     Err(Close(CloseReason::AuthenticationTimeout, Some(text::AUTH_TIMEOUT)))
                 }
@@ -206,8 +208,13 @@ impl Reader {
                 self.me.out.close_with(reason, err);
                 return reason;
             }
+            if self.authed {
+                auth_deadline = None;
+            }
             if let Some(target) = self.stall.take() {
-                stall_for(&target, self.srv.max_pending()).await;
+                // Boxed: rare (a backlogged subscriber), and its timer would
+                // otherwise be room in every connection's reader task.
+                Box::pin(stall_for(&target, self.srv.max_pending())).await;
             }
         }
     }

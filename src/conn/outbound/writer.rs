@@ -280,9 +280,15 @@ async fn write_all<W: AsyncWrite + Unpin>(
 ) -> std::io::Result<()> {
     let mut head = 0;
     while head < chunks.len() {
-        let mut iov = [IoSlice::new(&[]); MAX_IOV];
-        let n = gather(inline, &chunks[head..], &mut iov);
-        let wrote = sock.write_vectored(&iov[..n]).await?;
+        // Slices are gathered on the stack at each poll, not kept in this
+        // future: every connection's writer task would carry the 4 KiB
+        // array while idle.
+        let wrote = std::future::poll_fn(|cx| {
+            let mut iov = [IoSlice::new(&[]); MAX_IOV];
+            let n = gather(inline, &chunks[head..], &mut iov);
+            Pin::new(&mut *sock).poll_write_vectored(cx, &iov[..n])
+        })
+        .await?;
         if wrote == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
