@@ -1,98 +1,26 @@
 //! Fan-out: one published message into the outbound queues of its subscribers.
 //!
 //! Owns the per-subscriber delivery rules (echo, auto-unsubscribe, header
-//! stripping, queue-group choice, slow-consumer bound) and the once-per-batch
-//! wake-up of writers, and the leaf-link rules: one `LMSG` per link per
+//! stripping, queue-group choice, slow-consumer bound), the leaf-link rules: one `LMSG` per link per
 //! message carrying the queue groups chosen across it, local queue members
-//! preferred, never back to the link a message came from. It runs on the publisher's task and must not block or
-//! `.await`: each subscriber's queue lock is held only to append.
+//! preferred, never back to the link a message came from; at the end of a
+//! batch, the direct writes (or writer wake-ups) of the queues it filled. It
+//! runs on the publisher's task and must not block or `.await`: each
+//! subscriber's queue lock is held only to append or swap.
 
-use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
+pub use super::message::Message;
 use crate::account::{Account, Route, SysMsg, SysRequest};
 use crate::conn::outbound::{Appended, FlushBufs, Flushed};
 use crate::conn::{ConnShared, Delivery, Kind, SubRef};
 use crate::protocol::encode;
-use crate::protocol::{PubArgs, QueueNames};
 use crate::rand::XorShift64;
 use crate::state::ServerState;
 use crate::sublist::Matched;
-
-/// A parsed PUB/HPUB seen through its frame; a message crossing into another
-/// account carries its mapped subject and reply beside the same frame.
-pub struct Message<'a> {
-    pub frame: &'a Bytes,
-    pub args: &'a PubArgs,
-    /// From a leaf link: the queue groups (ranges into `frame`) the sender
-    /// chose us for; only those get it (none: no queue group does).
-    pub queue_filter: Option<Range<usize>>,
-    /// Set when an import renamed the subject (instead of `args.subject`).
-    subject: Option<&'a [u8]>,
-    /// Set when an import replaced the reply (empty: none).
-    reply: Option<&'a [u8]>,
-}
-
-impl<'a> Message<'a> {
-    pub fn new(frame: &'a Bytes, args: &'a PubArgs) -> Self {
-        Message {
-            frame,
-            args,
-            queue_filter: None,
-            subject: None,
-            reply: None,
-        }
-    }
-
-    /// Only the queue groups named by these ranges of the frame get it.
-    pub fn with_queue_filter(mut self, queues: &QueueNames) -> Self {
-        self.queue_filter = Some(queues.0.clone());
-        self
-    }
-
-    /// The same message under another subject and reply (an account import).
-    fn mapped<'b>(&'b self, subject: &'b [u8], reply: &'b [u8]) -> Message<'b> {
-        Message {
-            frame: self.frame,
-            args: self.args,
-            queue_filter: None,
-            subject: Some(subject),
-            reply: Some(reply),
-        }
-    }
-
-    pub fn subject(&self) -> &[u8] {
-        match self.subject {
-            Some(s) => s,
-            None => self
-                .frame
-                .get(self.args.subject.clone())
-                .unwrap_or_default(),
-        }
-    }
-
-    fn wants_group(&self, name: &[u8]) -> bool {
-        match &self.queue_filter {
-            None => true,
-            Some(r) => QueueNames(r.clone())
-                .ranges(self.frame)
-                .any(|q| self.frame.get(q) == Some(name)),
-        }
-    }
-
-    pub fn reply(&self) -> &[u8] {
-        if let Some(r) = self.reply {
-            return r;
-        }
-        match &self.args.reply {
-            Some(r) => self.frame.get(r.clone()).unwrap_or_default(),
-            None => b"",
-        }
-    }
-}
 
 /// How many imports one message may cross (cycles are refused at load; this
 /// bounds what a reload race could still build).

@@ -4,13 +4,15 @@
 //! Split by concern: `read` (the read loop, keep-alive, close), `ops` (one
 //! handler per client op), `handshake` (authentication and its re-check on
 //! reload), `auth` (the connection's permission state), `deliver` (fan-out
-//! into subscribers' outbound queues). It builds on `conn` (the machinery all
+//! into subscribers' outbound queues), `message` (the published message it
+//! fans out). It builds on `conn` (the machinery all
 //! kinds share) and `state` (what all connections share); it must not import
 //! `server` or `monitor`.
 
 mod auth;
 mod deliver;
 mod handshake;
+mod message;
 mod ops;
 mod read;
 
