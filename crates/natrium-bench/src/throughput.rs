@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 use tokio::time::timeout;
 
 use crate::conn::Conn;
-use crate::pace::{wait_until, Pacer};
+use crate::pace::{wait_until, Pacer, TICK};
 use crate::stats::{ClientStat, Report, Side};
 use crate::{Ctx, Load, Workload};
 
@@ -271,8 +271,9 @@ pub async fn run(load: &Load, ctx: &Ctx) -> Result<Report> {
 
 /// One publisher: batches until `msgs` or `dur`, then a PING/PONG flush.
 /// Unpaced, each write is a whole pre-built batch; paced (`pacer`), each write
-/// is every message due by now (at most the rest of a batch), and between
-/// them the publisher waits for the next one's due time.
+/// is what was due at the start of the current `pace::TICK` (written in as
+/// many batch-sized writes as it takes), then the publisher waits for the
+/// next tick.
 /// Returns messages sent and the time until the server confirmed them.
 #[allow(clippy::too_many_arguments)]
 async fn publish(
@@ -290,6 +291,8 @@ async fn publish(
     let mut sent = 0u64;
     // Cursor: message `mi` of chunk `ci` is the next to send.
     let (mut ci, mut mi) = (0, 0);
+    // Paced: the current tick began at `tick`; by its end `target` are sent.
+    let (mut tick, mut target) = (start.checked_sub(TICK).unwrap_or(start), 0);
     while sent < limit && !stop.load(Relaxed) {
         if end.is_some_and(|e| Instant::now() >= e) {
             break;
@@ -297,16 +300,18 @@ async fn publish(
         let chunk = &chunks[ci];
         let mut n = ((chunk.ends.len() - mi) as u64).min(limit - sent);
         if let Some(p) = &pacer {
-            let due = p.due_by(Instant::now());
-            if due <= sent {
-                let next = p.at(sent);
+            if sent >= target {
+                // This tick's messages are out: wait for the next tick.
+                let next = p.at(sent).max(tick + TICK);
                 if end.is_some_and(|e| next >= e) {
                     break;
                 }
                 wait_until(next).await;
+                tick = Instant::now();
+                target = p.due_by(tick);
                 continue;
             }
-            n = n.min(due - sent);
+            n = n.min(target - sent);
         }
         let from = if mi == 0 { 0 } else { chunk.ends[mi - 1] };
         let to = chunk.ends[mi + n as usize - 1];
