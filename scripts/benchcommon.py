@@ -3,7 +3,7 @@ latency_rates.py, natscli_compare.py, natsload_compare.py, mem_*.py,
 perf_table.py): where the binaries are, free ports, a server pinned to CPU 0
 with monitoring, natrium-bench pinned to CPU 1, a process's CPU time and RSS
 from /proc, medians and ratios. Not a script: import it."""
-import json, os, shutil, socket, subprocess, sys, time, urllib.request
+import contextlib, json, os, shutil, socket, subprocess, sys, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVER_CPU, LOAD_CPU = "0", "1"
@@ -137,9 +137,15 @@ class Server:
         self.proc.terminate(); self.proc.wait()
 
 
-def start_servers(natrium, nats_server):
-    """[natrium, nats-server], both pinned to CPU 0, in that order."""
-    return [Server("natrium", natrium), Server("nats-server", nats_server)]
+@contextlib.contextmanager
+def servers_running(natrium, nats_server):
+    """[natrium, nats-server], both pinned to CPU 0, in that order; stopped on exit."""
+    servers = [Server("natrium", natrium), Server("nats-server", nats_server)]
+    try:
+        yield servers
+    finally:
+        for s in servers:
+            s.stop()
 
 
 def ns_per_msg(before, after):

@@ -24,7 +24,7 @@ Takes about rounds × 2 × secs per workload plus 1–2 s each for `auto`
 import argparse, sys
 
 from benchcommon import (bench, log, md_table, median, ns_per_msg, peer, ratio, release_bin, spread,
-                         start_servers)
+                         servers_running)
 
 # key, label, natrium-bench args, default rate (about half of nats-server
 # 2.15.3's saturation in docs/perf-log/2026-12-06-natrium-bench.md)
@@ -119,12 +119,8 @@ def main():
     if not a.nats_server:
         sys.exit("no nats-server: pass --nats-server or install it in target/peers/bin")
     overrides = {k: int(float(v)) for k, v in (x.split("=", 1) for x in a.rate)}
-    servers = start_servers(a.natrium, a.nats_server)
-    try:
+    with servers_running(a.natrium, a.nats_server) as servers:
         rows = run(servers, a.rounds, a.secs, a.only and a.only.split(","), a.rates, overrides)
-    finally:
-        for s in servers:
-            s.stop()
     print(table(rows))
 
 

@@ -22,7 +22,7 @@ minutes). perf_table.py imports run() and plot().
 import argparse, math, os, re, subprocess, sys
 
 from benchcommon import (ROOT, bench, log, md_table, median, ns_per_msg, peer, pct, ratio, release_bin,
-                         spread, start_servers, version)
+                         spread, servers_running, version)
 
 KINDS = [("one-way", "latency"), ("req/reply", "reqrep")]
 PERCENTILES = [50.0, 99.9]
@@ -106,12 +106,8 @@ def main():
     if not a.nats_server:
         sys.exit("no nats-server: pass --nats-server or install it in target/peers/bin")
     ver = re.sub(r"^nats-server:\s*v?", "", version(a.nats_server))
-    servers = start_servers(a.natrium, a.nats_server)
-    try:
+    with servers_running(a.natrium, a.nats_server) as servers:
         rows = run(servers, [int(x) for x in a.rates.split(",")], a.secs, a.rounds, a.hgrm_dir)
-    finally:
-        for s in servers:
-            s.stop()
     out = a.plot or os.path.join(ROOT, "docs", f"latency-{ver}.svg")
     plot(rows, out, f"nats-server {ver}")
     print(table(rows))

@@ -16,7 +16,7 @@ About 1 minute with the defaults. perf_table.py imports run().
 import argparse, csv, os, subprocess, sys, tempfile
 
 from benchcommon import (LOAD_CPU, log, md_table, median, ns_per_msg, peer, ratio, release_bin, spread,
-                         start_servers)
+                         servers_running)
 
 # key, label, size, subscribers, messages
 WORKLOADS = [
@@ -116,12 +116,8 @@ def main():
     ap.add_argument("--scale", type=float, default=1.0, help="multiply message counts")
     ap.add_argument("--only", help="comma-separated keys: " + ",".join(w[0] for w in WORKLOADS))
     a = ap.parse_args()
-    servers = start_servers(a.natrium, a.nats_server)
-    try:
+    with servers_running(a.natrium, a.nats_server) as servers:
         rows = run(servers, a.rounds, a.scale, a.only and a.only.split(","), a.nats)
-    finally:
-        for s in servers:
-            s.stop()
     print(table(rows))
 
 

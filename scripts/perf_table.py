@@ -31,7 +31,7 @@ import argparse, os, re, sys, time
 
 import compare, equal_load, latency_rates, mem_churn, mem_subs, natscli_compare
 from benchcommon import (ROOT, SERVER_CPU, git_rev, log, machine, md_table, peer, ratio, release_bin,
-                         spread, start_servers, version)
+                         spread, servers_running, version)
 
 PARTS = ["sat", "natscli", "equal", "latency", "mem"]
 # Rows of the top table, in order (labels as the parts name them).
@@ -131,8 +131,7 @@ def main():
     plot_path = os.path.join(docs, f"latency-{ver}.svg")
     hgrm_dir = os.path.join(log_dir, f"{stamp}-hgrm")
     t0, res, took = time.time(), {}, {}
-    servers = start_servers(a.natrium, a.nats_server)
-    try:
+    with servers_running(a.natrium, a.nats_server) as servers:
         R = p["rounds"]
         if "sat" in parts:
             t = time.time()
@@ -151,9 +150,6 @@ def main():
             t = time.time()
             res["latency"] = latency_rates.run(servers, secs=p["lat_secs"], rounds=R, hgrm_dir=hgrm_dir)
             took["latency"] = time.time() - t
-    finally:
-        for s in servers:
-            s.stop()
     if "latency" in parts:
         latency_rates.plot(res["latency"], plot_path, f"nats-server {ver}")
     if "mem" in parts:
